@@ -1,0 +1,116 @@
+"""PairedMNIST (paper Sec. 4.1, Fig. 1): generate pairs of stacked MNIST digits
+whose classes agree with probability lambda, from few paired and many unpaired
+digits.
+
+    python PairedMNIST.py --factorGAN 1 --num_joint_samples 100 --mnist_same_digit_prob 0.9
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from torchvision.utils import save_image
+
+from datasets.mnist_pairs import draw_lower_indices, load_mnist, make_pairs, split_digits
+from eval.mnist import generate, load_or_train_classifier, paired_mnist_scores
+from models.mlp import MLPDiscriminator, MLPGenerator
+from training.data import NoiseInput, TensorPool
+from training.discriminator import FactorisedDiscriminator
+from training.factorisation import Factorisation
+from training.loop import GANSetup, assign_pools
+from training.options import UserError, model_name
+from training.runner import Experiment, Run, append_csv, main
+
+PAIR_DIM = 2 * 28 * 28
+TEST_PAIR_SEED = 20190101  # fixed, so every run is scored against the same test pairs
+
+
+class PairedMNIST(Experiment):
+    task = "PairedMNIST"
+    description = __doc__
+
+    def add_options(self, g: argparse._ArgumentGroup) -> None:
+        g.add_argument("--num_joint_samples", type=int, default=50,
+                       help="how many of the 60000 training pairs are available as pairs")
+        g.add_argument("--mnist_same_digit_prob", type=float, default=0.4,
+                       help="lambda: probability that the lower digit has the upper digit's class")
+        g.add_argument("--cache_dir", type=str, default=None,
+                       help="where the evaluation classifier is cached (default: DATA_ROOT/cache)")
+        g.add_argument("--eval_samples", type=int, default=10000,
+                       help="generated pairs for FID (the paper: as many as test pairs)")
+
+    def default_name(self, opts: argparse.Namespace) -> str:
+        return f"{model_name(opts)}_{opts.num_joint_samples}joint_lambda{opts.mnist_same_digit_prob}"
+
+    def build(self, opts: argparse.Namespace, device: torch.device) -> tuple[GANSetup, dict[str, Any]]:
+        if not 1 <= opts.num_joint_samples <= 60000:
+            raise UserError(f"--num_joint_samples must be between 1 and 60000, got {opts.num_joint_samples}")
+        if not 0.0 <= opts.mnist_same_digit_prob <= 1.0:
+            raise UserError(f"--mnist_same_digit_prob must be in [0, 1], got {opts.mnist_same_digit_prob}")
+        images, labels = load_mnist(opts.data_root, train=True)
+        lower = draw_lower_indices(labels, opts.mnist_same_digit_prob, torch.Generator().manual_seed(opts.seed))
+        pairs = make_pairs(images, lower).to(device)  # (60000, 1568) uint8
+        setup = build_gan(opts, device,
+                          paired=TensorPool(pairs[: opts.num_joint_samples]), marginal=TensorPool(pairs))
+        split = {"seed": opts.seed, "same_digit_prob": opts.mnist_same_digit_prob,
+                 "num_joint_samples": opts.num_joint_samples,
+                 "paired": f"pairs 0..{opts.num_joint_samples - 1} (upper digit = MNIST train index)",
+                 "lower_index": lower.tolist()}
+        return setup, split
+
+    def evaluate(self, setup: GANSetup, opts: argparse.Namespace, run: Run) -> dict[str, Any]:
+        device = next(setup.generator.parameters()).device
+        train = load_mnist(opts.data_root, train=True)
+        test_images, test_labels = load_mnist(opts.data_root, train=False)
+        cache = Path(opts.cache_dir or Path(opts.data_root) / "cache") / "mnist_classifier.pt"
+        classifier, clf_acc = load_or_train_classifier(cache, train, (test_images, test_labels), device)
+        lower = draw_lower_indices(test_labels, opts.mnist_same_digit_prob,
+                                   torch.Generator().manual_seed(TEST_PAIR_SEED))
+        real = make_pairs(test_images, lower).to(device)
+        real_labels = torch.stack([test_labels, test_labels[lower]], 1)
+        rng = torch.Generator(device=device).manual_seed(opts.seed + 1)
+        fake = generate(setup.generator, setup.inputs, opts.eval_samples, rng)
+        scores = paired_mnist_scores(classifier, real, real_labels, fake)
+        save_pairs_grid(fake[:64], run.samples / "generated.png")
+        model = model_name(opts)
+        row = [opts.num_joint_samples, opts.mnist_same_digit_prob]
+        out = Path(opts.out_path) / self.task
+        append_csv(out / "results_FID.csv", ["Paired samples", "Lambda", "FID", "Model", "Experiment"],
+                   [[*row, round(scores["fid"], 4), model, opts.experiment_name]])
+        append_csv(out / "results_Diff.csv", ["Paired samples", "Lambda", "Diff", "Model", "Experiment"],
+                   [[*row, round(scores["dependency"], 4), model, opts.experiment_name]])
+        return {"model": model, "num_joint_samples": opts.num_joint_samples,
+                "lambda": opts.mnist_same_digit_prob, "classifier_test_accuracy": clf_acc, **scores}
+
+
+def build_gan(opts: argparse.Namespace, device: torch.device, paired: TensorPool,
+              marginal: TensorPool) -> GANSetup:
+    """GAN: one joint discriminator on pairs. FactorGAN: upper and lower digit
+    discriminators on all digits, plus D_P (unless --use_real_dep_disc 0) and D_Q."""
+    factorisation = Factorisation([("upper", PAIR_DIM // 2), ("lower", PAIR_DIM // 2)])
+    if opts.factorGAN:
+        disc = FactorisedDiscriminator(
+            factorisation,
+            {"upper": MLPDiscriminator(PAIR_DIM // 2), "lower": MLPDiscriminator(PAIR_DIM // 2)},
+            dep_p=MLPDiscriminator(PAIR_DIM, spectral_norm=bool(opts.lipschitz_p)) if opts.use_real_dep_disc else None,
+            dep_q=MLPDiscriminator(PAIR_DIM, spectral_norm=bool(opts.lipschitz_q)),
+        )
+    else:
+        disc = FactorisedDiscriminator.joint(factorisation, MLPDiscriminator(PAIR_DIM))
+    return GANSetup(MLPGenerator(opts.nz, PAIR_DIM).to(device), disc.to(device),
+                    NoiseInput(opts.nz), assign_pools(disc, paired, marginal))
+
+
+def save_pairs_grid(pairs: torch.Tensor, path: Path) -> None:
+    """pairs: (B, 1568) in [0, 1] -> a PNG grid of 56x28 stacked digit pairs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    upper, lower = split_digits(pairs.cpu())
+    save_image(torch.cat([upper, lower], dim=2), str(path), nrow=16, padding=2, pad_value=0.5)
+
+
+if __name__ == "__main__":
+    sys.exit(main(PairedMNIST()))

@@ -1,0 +1,48 @@
+"""Fully connected generator and discriminator of the PairedMNIST experiment
+(paper App. A.1, Tables 1 and 2)."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from models.spectral import maybe_spectral_norm
+
+
+class MLPGenerator(nn.Module):
+    """z: (B, nz) -> (B, out_dim) samples in [0, 1].
+
+    nz -> hidden -> hidden -> out_dim, ReLU, sigmoid output.
+    """
+
+    def __init__(self, nz: int, out_dim: int, hidden: int = 128) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(nz, hidden), nn.ReLU(),
+            nn.Linear(hidden, hidden), nn.ReLU(),
+            nn.Linear(hidden, out_dim), nn.Sigmoid(),
+        )
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z)
+
+
+class MLPDiscriminator(nn.Module):
+    """x: (B, in_dim) -> (B,) logits.
+
+    in_dim -> hidden -> hidden -> 1 with LeakyReLU (slope 0.01, as in the
+    reference), every layer spectrally normalised when spectral_norm is True.
+    """
+
+    def __init__(self, in_dim: int, hidden: int = 128, spectral_norm: bool = True,
+                 negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            maybe_spectral_norm(nn.Linear(in_dim, hidden), spectral_norm),
+            nn.LeakyReLU(negative_slope),
+            maybe_spectral_norm(nn.Linear(hidden, hidden), spectral_norm),
+            nn.LeakyReLU(negative_slope),
+            maybe_spectral_norm(nn.Linear(hidden, 1), spectral_norm),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).squeeze(1)

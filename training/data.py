@@ -1,0 +1,52 @@
+"""Where training batches come from: tensors held on the training device.
+
+No DataLoader and no worker processes: every data set used here fits in
+memory, so a batch is one random index draw and one gather.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+class TensorPool:
+    """A set of samples stored as one tensor, drawn from uniformly at random.
+
+    data: (N, ...) samples; uint8 data is stored as is (4x less memory) and
+    converted to float in [0, 1] per batch.
+    """
+
+    def __init__(self, data: Tensor) -> None:
+        if data.shape[0] < 1:
+            raise ValueError("a data pool needs at least one sample")
+        self.data = data
+
+    def __len__(self) -> int:
+        return self.data.shape[0]
+
+    def to(self, device: torch.device) -> TensorPool:
+        return TensorPool(self.data.to(device))
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        """(batch_size, ...) float samples, drawn with replacement, so that a
+        pool smaller than a batch still gives full batches."""
+        idx = torch.randint(len(self), (batch_size,), generator=generator, device=self.data.device)
+        return as_float(self.data.index_select(0, idx))
+
+
+def as_float(x: Tensor) -> Tensor:
+    """uint8 in [0, 255] -> float32 in [0, 1]; float tensors pass unchanged."""
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x
+
+
+class NoiseInput:
+    """Generator input for unconditional generation: z ~ U(-1, 1)^nz."""
+
+    def __init__(self, nz: int) -> None:
+        self.nz = nz
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, ...]:
+        """-> (z,) with z: (batch_size, nz)."""
+        z = torch.rand(batch_size, self.nz, generator=generator, device=generator.device)
+        return (z.mul_(2.0).sub_(1.0),)

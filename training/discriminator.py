@@ -1,0 +1,160 @@
+"""The factorised discriminator (paper Sec. 2, Eq. 3 and App. A.4).
+
+A FactorisedDiscriminator owns every sub-discriminator of one GAN:
+
+* marginal discriminators, each judging some parts of a joint sample
+  (real parts come from the large unpaired pool);
+* an optional p-dependency discriminator D_P: real paired joint samples vs the
+  same batch with its parts shuffled across the batch;
+* an optional q-dependency discriminator D_Q: generated joint samples vs the
+  same batch shuffled.
+
+For the generator it exposes one combined logit,
+``sum_i D_i(x_i) + D_P(x) - D_Q(x)``, the pre-sigmoid estimate of
+log p(x)/q(x). A plain GAN is the degenerate case with one "marginal"
+discriminator over all parts and no dependency pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from training.factorisation import Factorisation
+
+P_DEP = "p_dep"
+Q_DEP = "q_dep"
+
+
+@dataclass
+class SubLoss:
+    """One sub-discriminator's loss and accuracy on a real and a fake batch."""
+
+    loss: Tensor  # scalar, BCE(real -> 1) + BCE(fake -> 0)
+    accuracy: Tensor  # scalar, fraction of real and fake inputs classified correctly
+
+
+def bce_real_fake(disc: nn.Module, real: Tensor, fake: Tensor) -> SubLoss:
+    """Standard GAN discriminator loss; real and fake go through one forward.
+
+    real: (B, ...) and fake: (B', ...) inputs of disc, which returns (B,) logits.
+    """
+    logits = disc(torch.cat([real, fake], dim=0))
+    real_logit, fake_logit = logits[: real.shape[0]], logits[real.shape[0]:]
+    loss = F.binary_cross_entropy_with_logits(
+        real_logit, torch.ones_like(real_logit)
+    ) + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
+    correct = torch.cat([real_logit > 0, fake_logit < 0]).float().mean()
+    return SubLoss(loss, correct.detach())
+
+
+class FactorisedDiscriminator(nn.Module):
+    """Marginal discriminators plus an optional p/q-dependency pair.
+
+    Args:
+        factorisation: how a joint sample splits into parts.
+        marginals: name -> discriminator. Each takes the parts listed in
+            ``parts[name]`` (default: the part called ``name``) and returns
+            (B,) logits.
+        parts: which parts each marginal discriminator sees.
+        dep_p: p-dependency discriminator on the full joint sample, or None
+            to assume the real parts are independent (FactorGAN-no-cp).
+        dep_q: q-dependency discriminator on the full joint sample, or None.
+    """
+
+    def __init__(
+        self,
+        factorisation: Factorisation,
+        marginals: Mapping[str, nn.Module],
+        parts: Mapping[str, Sequence[str]] | None = None,
+        dep_p: nn.Module | None = None,
+        dep_q: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        if not marginals:
+            raise ValueError("at least one marginal (or joint) discriminator is needed")
+        if P_DEP in marginals or Q_DEP in marginals:
+            raise ValueError(f"{P_DEP!r} and {Q_DEP!r} are reserved names")
+        self.factorisation = factorisation
+        self.marginals = nn.ModuleDict(dict(marginals))
+        parts = dict(parts or {})
+        self.parts: dict[str, tuple[str, ...]] = {}
+        for name in marginals:
+            seen = tuple(parts.get(name, (name,)))
+            unknown = [p for p in seen if p not in factorisation.names]
+            if unknown:
+                raise ValueError(f"marginal {name!r} refers to unknown parts {unknown}")
+            self.parts[name] = seen
+        self.dep_p = dep_p
+        self.dep_q = dep_q
+
+    @classmethod
+    def joint(cls, factorisation: Factorisation, disc: nn.Module) -> FactorisedDiscriminator:
+        """A normal GAN: one discriminator that sees the whole joint sample."""
+        return cls(factorisation, {"joint": disc}, parts={"joint": factorisation.names})
+
+    def sub_discriminators(self) -> dict[str, nn.Module]:
+        """Every sub-discriminator by name, marginals first."""
+        subs = dict(self.marginals.items())
+        if self.dep_p is not None:
+            subs[P_DEP] = self.dep_p
+        if self.dep_q is not None:
+            subs[Q_DEP] = self.dep_q
+        return subs
+
+    def real_sources(self) -> dict[str, str]:
+        """For each sub-discriminator that sees real data, which pool it uses:
+        'paired' (only full joint observations) or 'marginal' (every sample's
+        parts, paired or not). A joint discriminator needs paired data."""
+        sources = {}
+        for name, seen in self.parts.items():
+            covers_all = set(seen) == set(self.factorisation.names)
+            needs_pairs = covers_all and len(self.factorisation.names) > 1
+            sources[name] = "paired" if needs_pairs else "marginal"
+        if self.dep_p is not None:
+            sources[P_DEP] = "paired"
+        return sources
+
+    def losses(
+        self,
+        real: Mapping[str, Tensor],
+        fake: Mapping[str, Tensor],
+        generator: torch.Generator | None = None,
+    ) -> dict[str, SubLoss]:
+        """Each sub-discriminator's loss for one discriminator update.
+
+        real: sub-discriminator name -> (B, ...) real joint samples from the
+            pool that ``real_sources()`` names (not needed for D_Q).
+        fake: sub-discriminator name -> (B, ...) generated joint samples
+            (not needed for D_P). Pass the same tensor for every name to share
+            one generated batch between all sub-discriminators.
+        """
+        f = self.factorisation
+        out: dict[str, SubLoss] = {}
+        for name, disc in self.marginals.items():
+            seen = self.parts[name]
+            out[name] = bce_real_fake(disc, f.take(real[name], seen), f.take(fake[name], seen))
+        if self.dep_p is not None:
+            paired = real[P_DEP]
+            out[P_DEP] = bce_real_fake(self.dep_p, paired, f.shuffle(paired, generator))
+        if self.dep_q is not None:
+            gen = fake[Q_DEP]
+            out[Q_DEP] = bce_real_fake(self.dep_q, gen, f.shuffle(gen, generator))
+        return out
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Combined logit (paper App. A.4): sum_i D_i(x_i) + D_P(x) - D_Q(x).
+
+        x: (B, ...) joint samples -> (B,) logits of "x is real".
+        """
+        f = self.factorisation
+        logit = sum(disc(f.take(x, self.parts[name])) for name, disc in self.marginals.items())
+        if self.dep_p is not None:
+            logit = logit + self.dep_p(x)
+        if self.dep_q is not None:
+            logit = logit - self.dep_q(x)
+        return logit

@@ -1,0 +1,250 @@
+"""The one GAN training loop, shared by GAN, FactorGAN and their variants.
+
+Per generator update (paper Sec. 4): ``disc_iter`` rounds in which every
+sub-discriminator is updated once, then one generator step on the combined
+logit of the factorised discriminator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from training.data import TensorPool
+from training.discriminator import P_DEP, FactorisedDiscriminator
+
+
+class GeneratorInput(Protocol):
+    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, ...]: ...
+
+
+@dataclass
+class GANSetup:
+    """Everything the loop trains, and the data it trains on."""
+
+    generator: nn.Module  # generator(*inputs) -> (B, ...) joint samples
+    discriminator: FactorisedDiscriminator
+    inputs: GeneratorInput  # draws the generator's inputs
+    pools: dict[str, TensorPool]  # sub-discriminator name -> real joint samples
+
+
+def assign_pools(discriminator: FactorisedDiscriminator, paired: TensorPool,
+                 marginal: TensorPool) -> dict[str, TensorPool]:
+    """Real data for each sub-discriminator: the paired pool where full joint
+    observations are needed (D_P, a GAN's joint discriminator), else the
+    marginal pool (every sample, whose parts are used separately)."""
+    return {name: paired if source == "paired" else marginal
+            for name, source in discriminator.real_sources().items()}
+
+
+@dataclass
+class LoopConfig:
+    epochs: int = 40
+    epoch_iter: int = 5000
+    disc_iter: int = 2
+    batch_size: int = 25
+    objective: str = "JSD"  # "JSD" (non-saturating) or "KL"
+    fake_batches: str = "shared"  # "shared" or "per_disc"
+    max_steps: int | None = None
+    checkpoint_every: int = 1000
+    log_every: int = 100
+    progress: bool = True
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint must hold to continue training bit-exactly."""
+
+    setup: GANSetup
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    rng: torch.Generator  # every random draw of the loop comes from here
+    step: int = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "generator": self.setup.generator.state_dict(),
+            "discriminator": self.setup.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": self.rng.get_state(),
+            "step": self.step,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.setup.generator.load_state_dict(state["generator"])
+        self.setup.discriminator.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.rng.set_state(state["rng"])
+        self.step = int(state["step"])
+
+
+class Hooks(Protocol):
+    """What the loop reports to (the run directory, in practice)."""
+
+    def log(self, step: int, scalars: dict[str, float]) -> None: ...
+    def checkpoint(self, state: TrainState, epoch_end: int | None) -> None: ...
+
+
+class TrainingDiverged(RuntimeError):
+    pass
+
+
+def make_optimizers(setup: GANSetup, lr: float, beta1: float, l2: float) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+    """Adam for the generator and one Adam over all sub-discriminators (their
+    losses share no parameters, so this equals one optimiser each). L2 weight
+    decay applies to the discriminators except D_P, as the reference's help says."""
+    subs = setup.discriminator.sub_discriminators()
+    decayed = [p for name, d in subs.items() if name != P_DEP for p in d.parameters()]
+    plain = list(subs[P_DEP].parameters()) if P_DEP in subs else []
+    cuda = next(setup.generator.parameters()).is_cuda
+    kw = {"lr": lr, "betas": (beta1, 0.999), **({"fused": True} if cuda else {"foreach": True})}
+    opt_g = torch.optim.Adam(setup.generator.parameters(), **kw)
+    groups = [{"params": decayed, "weight_decay": l2}]
+    if plain:
+        groups.append({"params": plain, "weight_decay": 0.0})
+    return opt_g, torch.optim.Adam(groups, **kw)
+
+
+def generator_loss(logit: Tensor, objective: str) -> Tensor:
+    """logit: (B,) combined logits of generated samples -> scalar loss."""
+    if objective == "JSD":  # non-saturating: -log sigmoid(logit)
+        return F.softplus(-logit).mean()
+    if objective == "KL":  # logit estimates log p/q
+        return -logit.mean()
+    raise ValueError(f"unknown objective {objective!r}")
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """No parameter gradients and no spectral-norm power iteration inside: the
+    generator step needs gradients w.r.t. the inputs only."""
+    flags = [(p, p.requires_grad) for p in module.parameters()]
+    was_training = module.training
+    for p, _ in flags:
+        p.requires_grad_(False)
+    module.eval()
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+        module.train(was_training)
+
+
+def discriminator_round(state: TrainState, cfg: LoopConfig) -> dict[str, Tensor]:
+    """Update every sub-discriminator once; returns detached losses/accuracies."""
+    s, rng, batch = state.setup, state.rng, cfg.batch_size
+    subs = s.discriminator.sub_discriminators()
+    with torch.no_grad():
+        if cfg.fake_batches == "shared":
+            shared = s.generator(*s.inputs.sample(batch, rng))
+            fake = {name: shared for name in subs if name != P_DEP}
+        else:
+            fake = {name: s.generator(*s.inputs.sample(batch, rng)) for name in subs if name != P_DEP}
+    real = {name: pool.sample(batch, rng) for name, pool in s.pools.items()}
+    losses = s.discriminator.losses(real, fake, rng)
+    total = torch.stack([sub.loss for sub in losses.values()]).sum()
+    state.opt_d.zero_grad(set_to_none=True)
+    total.backward()
+    state.opt_d.step()
+    out = {f"D/{n}/loss": sub.loss.detach() for n, sub in losses.items()}
+    out.update({f"D/{n}/accuracy": sub.accuracy for n, sub in losses.items()})
+    return out
+
+
+def generator_step(state: TrainState, cfg: LoopConfig) -> dict[str, Tensor]:
+    s = state.setup
+    fake = s.generator(*s.inputs.sample(cfg.batch_size, state.rng))
+    with frozen(s.discriminator):
+        logit = s.discriminator(fake)
+    loss = generator_loss(logit, cfg.objective)
+    state.opt_g.zero_grad(set_to_none=True)
+    loss.backward()
+    state.opt_g.step()
+    return {"G/loss": loss.detach(), "G/combined_prob_fake": torch.sigmoid(logit.detach()).mean()}
+
+
+def train_step(state: TrainState, cfg: LoopConfig) -> dict[str, Tensor]:
+    """One generator update with its discriminator rounds; returns scalars (unsynced)."""
+    for _ in range(cfg.disc_iter):
+        stats = discriminator_round(state, cfg)
+    stats.update(generator_step(state, cfg))
+    state.step += 1
+    return stats
+
+
+class _StopRequest:
+    """Turns Ctrl-C / SIGTERM into "finish this step, checkpoint, stop"."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:  # second signal: give up at once
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> _StopRequest:
+        with contextlib.suppress(ValueError):  # not the main thread: no handlers
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _finite_means(sums: dict[str, Tensor], count: int, step: int) -> dict[str, float]:
+    means = {k: v.item() / count for k, v in sums.items()}
+    bad = [k for k, v in means.items() if not torch.isfinite(torch.tensor(v))]
+    if bad:
+        raise TrainingDiverged(f"non-finite {', '.join(bad)} before step {step}")
+    return means
+
+
+def train(state: TrainState, cfg: LoopConfig, hooks: Hooks) -> bool:
+    """Train from state.step to epochs * epoch_iter (or max_steps).
+
+    Returns True when the full schedule is done, False when stopped early
+    (max_steps or a signal); a checkpoint is written either way.
+    Raises TrainingDiverged on a NaN/inf loss, before any checkpoint holds it.
+    """
+    total = cfg.epochs * cfg.epoch_iter
+    stop_at = min(total, cfg.max_steps) if cfg.max_steps else total
+    state.setup.generator.train()
+    state.setup.discriminator.train()
+    sums: dict[str, Tensor] = {}
+    count = 0
+    bar = tqdm(total=total, initial=state.step, disable=not cfg.progress,
+               unit="upd", dynamic_ncols=True, smoothing=0.05)
+    with _StopRequest() as stop, bar:
+        while state.step < stop_at and not stop.requested:
+            stats = train_step(state, cfg)
+            for k, v in stats.items():
+                sums[k] = sums[k] + v if k in sums else v.clone()
+            count += 1
+            bar.update(1)
+            step = state.step
+            epoch_end = step // cfg.epoch_iter if step % cfg.epoch_iter == 0 else None
+            must_save = (epoch_end is not None or step % cfg.checkpoint_every == 0
+                         or step == stop_at or stop.requested)
+            if step % cfg.log_every == 0 or must_save:
+                means = _finite_means(sums, count, step)
+                hooks.log(step, means)
+                bar.set_postfix({"G": f"{means['G/loss']:.3f}"}, refresh=False)
+                sums, count = {}, 0
+            if must_save:
+                hooks.checkpoint(state, epoch_end)
+    return state.step >= total

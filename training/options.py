@@ -1,0 +1,126 @@
+"""Command-line options shared by every experiment.
+
+The reference implementation's flag names and defaults are kept as they are
+(``--factorGAN``, ``--batchSize``, ...) because the paper's README and users'
+scripts use them; newer options sit beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+# Options that describe how to run, not what to train: on --resume/--eval they
+# may differ from the saved run's values without changing the experiment.
+RUNTIME_OPTIONS = {
+    "cuda", "eval", "eval_model", "resume", "threads", "workers", "out_path",
+    "experiment_name", "data_root", "cache_dir", "max_steps", "log_every",
+    "checkpoint_every", "no_progress",
+}
+
+
+class UserError(Exception):
+    """Bad input the user can fix; printed as one line, without a traceback."""
+
+
+def int01(value: str) -> int:
+    """Parse the reference's 0/1 integer switches."""
+    if value not in {"0", "1"}:
+        raise argparse.ArgumentTypeError(f"expected 0 or 1, got {value!r}")
+    return int(value)
+
+
+def build_parser(description: str, add_task_options: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
+    """The shared options, then the experiment's own ones."""
+    p = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    g = p.add_argument_group("run")
+    g.add_argument("--experiment_name", type=str, default=None,
+                   help="run name; outputs go to OUT_PATH/TASK/EXPERIMENT_NAME "
+                        "(default: built from the model and its main settings)")
+    g.add_argument("--out_path", type=str, default="out", help="root folder of all runs")
+    g.add_argument("--data_root", type=str, default="datasets", help="folder holding the data sets")
+    g.add_argument("--eval", action="store_true", help="only evaluate a trained run's generator")
+    g.add_argument("--eval_model", type=str, default="G",
+                   help="generator checkpoint to evaluate: G (latest) or G_epochN")
+    g.add_argument("--resume", action="store_true", help="continue a run from its last checkpoint")
+    g.add_argument("--cuda", action="store_true", help="train and evaluate on the GPU")
+    g.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op CPU threads (default: torch's own choice)")
+    g.add_argument("--workers", type=int, default=1,
+                   help="kept for compatibility; data is held in memory, so no loader workers are used")
+    g.add_argument("--seed", type=int, default=1337, help="random seed of data splits, models and training")
+
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int, default=40, help="number of epochs")
+    g.add_argument("--epoch_iter", type=int, default=5000, help="generator updates per epoch")
+    g.add_argument("--batchSize", type=int, default=25, help="batch size")
+    g.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate")
+    g.add_argument("--beta1", type=float, default=0.5, help="Adam beta1")
+    g.add_argument("--L2", type=float, default=0.0,
+                   help="L2 weight decay of the discriminators except the p-dependency one")
+    g.add_argument("--nz", type=int, default=50, help="size of the noise vector z ~ U(-1, 1)")
+    g.add_argument("--disc_iter", type=int, default=2,
+                   help="rounds of discriminator updates per generator update")
+    g.add_argument("--objective", choices=["JSD", "KL"], default="JSD",
+                   help="generator objective: JSD (non-saturating) or KL")
+    g.add_argument("--fake_batches", choices=["shared", "per_disc"], default="shared",
+                   help="shared: one generated batch per discriminator round for all "
+                        "sub-discriminators; per_disc: a fresh one for each (the reference's way)")
+    g.add_argument("--max_steps", type=int, default=None,
+                   help="stop with a checkpoint at this generator update; continue with --resume")
+    g.add_argument("--checkpoint_every", type=int, default=1000,
+                   help="write a full checkpoint every N generator updates (and after every epoch)")
+    g.add_argument("--log_every", type=int, default=100, help="log training scalars every N updates")
+    g.add_argument("--no_progress", action="store_true", help="no progress bar")
+
+    g = p.add_argument_group("FactorGAN")
+    g.add_argument("--factorGAN", type=int01, default=0, help="1: FactorGAN, 0: normal GAN")
+    g.add_argument("--use_real_dep_disc", type=int01, default=1,
+                   help="0: drop the p-dependency discriminator (FactorGAN-no-cp)")
+    g.add_argument("--lipschitz_p", type=int01, default=1,
+                   help="spectral normalisation in the p-dependency discriminator")
+    g.add_argument("--lipschitz_q", type=int01, default=1,
+                   help="spectral normalisation in the q-dependency discriminator")
+
+    add_task_options(p.add_argument_group("experiment"))
+    return p
+
+
+def parse_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None, task: str,
+                  default_name: Callable[[argparse.Namespace], str]) -> argparse.Namespace:
+    """Parse argv; with --resume or --eval of an existing run, start from the
+    run's saved options so that only flags given now override them."""
+    opts = parser.parse_args(argv)
+    if opts.experiment_name is None:
+        opts.experiment_name = default_name(opts)
+    config = Path(opts.out_path) / task / opts.experiment_name / "config.json"
+    if (opts.resume or opts.eval) and config.is_file():
+        saved = json.loads(config.read_text())
+        saved = {k: v for k, v in saved.items() if k not in RUNTIME_OPTIONS}
+        explicit = parser.parse_args(argv, namespace=argparse.Namespace(**saved))
+        # parse_args keeps the saved values unless a flag is given on the command line
+        for key, value in vars(opts).items():
+            if key in RUNTIME_OPTIONS:
+                setattr(explicit, key, value)
+        opts = explicit
+    check_options(opts)
+    return opts
+
+
+def check_options(opts: argparse.Namespace) -> None:
+    for name in ("epochs", "epoch_iter", "batchSize", "nz", "disc_iter", "checkpoint_every", "log_every"):
+        if getattr(opts, name) < 1:
+            raise UserError(f"--{name} must be at least 1, got {getattr(opts, name)}")
+    if opts.threads is not None and opts.threads < 1:
+        raise UserError(f"--threads must be at least 1, got {opts.threads}")
+
+
+def model_name(opts: argparse.Namespace) -> str:
+    """The paper's name for the configured model."""
+    if not opts.factorGAN:
+        return "GAN"
+    return "FactorGAN" if opts.use_real_dep_disc else "FactorGAN-no-cp"

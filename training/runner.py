@@ -1,0 +1,202 @@
+"""One experiment run: options -> run directory -> train (or resume) -> evaluate.
+
+Each entry script describes its experiment with an ``Experiment`` subclass
+and calls ``main``; everything shared (seeding, devices, the run directory,
+checkpoints, resume, results files) lives here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import fcntl
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from training import checkpoint
+from training.loop import GANSetup, LoopConfig, TrainingDiverged, TrainState, make_optimizers, train
+from training.options import UserError, build_parser, parse_options
+
+
+class Experiment:
+    """What an entry script defines. ``task`` names the output folder."""
+
+    task: str = ""
+    description: str = ""
+
+    def add_options(self, parser: argparse._ArgumentGroup) -> None:
+        """Add the experiment's own options."""
+
+    def default_name(self, opts: argparse.Namespace) -> str:
+        raise NotImplementedError
+
+    def build(self, opts: argparse.Namespace, device: torch.device) -> tuple[GANSetup, dict[str, Any]]:
+        """Load data, build models; returns the setup and the data split to save."""
+        raise NotImplementedError
+
+    def evaluate(self, setup: GANSetup, opts: argparse.Namespace, run: Run) -> dict[str, Any]:
+        """Evaluate setup.generator (already loaded); returns the results."""
+        raise NotImplementedError
+
+
+class Run:
+    """A run directory: out/<task>/<experiment_name>/ with config.json,
+    split.json, metrics.jsonl, tensorboard/, checkpoints/, samples/, results.json."""
+
+    def __init__(self, path: Path, opts: argparse.Namespace) -> None:
+        self.path = path
+        self.opts = opts
+        self.checkpoints = path / "checkpoints"
+        self.samples = path / "samples"
+        self._writer = None
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.checkpoints / "last.pt"
+
+    def generator_checkpoint(self, name: str) -> Path:
+        return self.checkpoints / f"{name}.pt"
+
+    def write_json(self, name: str, obj: Any) -> None:
+        tmp = self.path / f".{name}.tmp"
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
+        tmp.replace(self.path / name)
+
+    # -- hooks of the training loop ------------------------------------
+    def log(self, step: int, scalars: dict[str, float]) -> None:
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter  # slow import: only when training
+
+            self._writer = SummaryWriter(str(self.path / "tensorboard"))
+        for key, value in scalars.items():
+            self._writer.add_scalar(key, value, step)
+        with open(self.path / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({"step": step, "time": round(time.time(), 3), **scalars}) + "\n")
+
+    def checkpoint(self, state: TrainState, epoch_end: int | None) -> None:
+        gen = {"generator": state.setup.generator.state_dict(), "step": state.step}
+        if epoch_end is not None:
+            checkpoint.save_atomic({**gen, "epoch": epoch_end}, self.generator_checkpoint(f"G_epoch{epoch_end}"))
+        checkpoint.save_atomic(gen, self.generator_checkpoint("G"))
+        checkpoint.save_atomic({**state.state_dict(), "options": vars(self.opts)}, self.last_checkpoint)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+def append_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Append rows to a ';'-separated CSV (the paper's layout), safely from parallel runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", newline="") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        empty = f.read(1) == ""
+        writer = csv.writer(f, delimiter=";")
+        if empty:
+            writer.writerow(header)
+        writer.writerows(rows)
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def pick_device(opts: argparse.Namespace) -> torch.device:
+    if opts.cuda:
+        if not torch.cuda.is_available():
+            raise UserError("--cuda given but no CUDA device is available; drop --cuda to run on the CPU")
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def _prepare_run_dir(run: Run, opts: argparse.Namespace) -> None:
+    if opts.eval:
+        if not run.path.is_dir():
+            raise UserError(f"no run at {run.path} to evaluate; check --out_path and --experiment_name")
+        return
+    if run.path.exists() and not opts.resume:
+        raise UserError(f"run directory {run.path} already exists: add --resume to continue it, "
+                        "or choose another --experiment_name")
+    if opts.resume and not run.last_checkpoint.is_file():
+        if run.path.exists() and any(run.checkpoints.glob("*.pt")):
+            raise UserError(f"--resume: no full checkpoint at {run.last_checkpoint}")
+        print(f"--resume: nothing to resume at {run.path}, starting a new run", file=sys.stderr)
+    run.path.mkdir(parents=True, exist_ok=True)
+
+
+def run_experiment(experiment: Experiment, argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Parse options, train (unless --eval), evaluate; returns the results."""
+    parser = build_parser(experiment.description, experiment.add_options)
+    opts = parse_options(parser, argv, experiment.task, experiment.default_name)
+    run = Run(Path(opts.out_path) / experiment.task / opts.experiment_name, opts)
+    _prepare_run_dir(run, opts)
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    device = pick_device(opts)
+    torch.manual_seed(opts.seed)
+    setup, split = experiment.build(opts, device)
+    if not opts.eval:
+        run.write_json("config.json", {**vars(opts), "git_commit": _git_commit(),
+                                       "torch_threads": torch.get_num_threads()})
+        run.write_json("split.json", split)
+        step = _train(setup, opts, run, device)
+        if step < opts.epochs * opts.epoch_iter:
+            print(f"stopped at step {step} with a checkpoint; continue with --resume", file=sys.stderr)
+            return {"stopped_at_step": step}
+    state = checkpoint.load(run.generator_checkpoint(opts.eval_model), device)
+    setup.generator.load_state_dict(state["generator"])
+    setup.generator.eval()
+    print(f"evaluating {run.generator_checkpoint(opts.eval_model)} (step {state.get('step')})")
+    results = experiment.evaluate(setup, opts, run)
+    results.update(eval_model=opts.eval_model, step=state.get("step"))
+    run.write_json("results.json", results)
+    print(json.dumps(results, indent=2))
+    return results
+
+
+def _train(setup: GANSetup, opts: argparse.Namespace, run: Run, device: torch.device) -> int:
+    """Train (or resume) the run; returns the step reached."""
+    opt_g, opt_d = make_optimizers(setup, opts.lr, opts.beta1, opts.L2)
+    rng = torch.Generator(device=device)
+    rng.manual_seed(opts.seed)
+    state = TrainState(setup, opt_g, opt_d, rng)
+    if opts.resume and run.last_checkpoint.is_file():
+        state.load_state_dict(checkpoint.load(run.last_checkpoint, device))
+        print(f"resuming {run.path} at step {state.step}")
+    cfg = LoopConfig(
+        epochs=opts.epochs, epoch_iter=opts.epoch_iter, disc_iter=opts.disc_iter,
+        batch_size=opts.batchSize, objective=opts.objective, fake_batches=opts.fake_batches,
+        max_steps=opts.max_steps, checkpoint_every=opts.checkpoint_every,
+        log_every=opts.log_every, progress=not opts.no_progress,
+    )
+    try:
+        train(state, cfg, run)
+    except TrainingDiverged as err:
+        raise UserError(f"training diverged ({err}); the last good checkpoint is kept at "
+                        f"{run.last_checkpoint}") from None
+    finally:
+        run.close()
+    return state.step
+
+
+def main(experiment: Experiment, argv: Sequence[str] | None = None) -> int:
+    """Command-line entry: user errors become one line on stderr and exit code 2."""
+    try:
+        run_experiment(experiment, argv)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
