@@ -1,0 +1,45 @@
+"""Shared fixtures: a tiny synthetic MNIST in torchvision's raw IDX layout."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    magic = 0x0803 if array.ndim == 3 else 0x0801
+    with open(path, "wb") as f:
+        f.write(struct.pack(">I", magic))
+        for dim in array.shape:
+            f.write(struct.pack(">I", dim))
+        f.write(array.astype(np.uint8).tobytes())
+
+
+def _fake_digits(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each class is a bright bar at its own position plus noise: easy to classify."""
+    images = rng.integers(0, 40, size=(len(labels), 28, 28))
+    for i, c in enumerate(labels):
+        images[i, 2 + 2 * c: 5 + 2 * c, 4:24] = 255
+    return images
+
+
+def write_fake_mnist(root: Path, n_train: int = 600, n_test: int = 200, seed: int = 0) -> Path:
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 10, size=n)
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", _fake_digits(labels, rng))
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
+    return root
+
+
+@pytest.fixture(scope="session")
+def mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_fake_mnist(tmp_path_factory.mktemp("data"))
