@@ -78,11 +78,12 @@ class PairedMNIST(Experiment):
         save_pairs_grid(fake[:64], run.samples / "generated.png")
         model = model_name(opts)
         row = [opts.num_joint_samples, opts.mnist_same_digit_prob]
+        tag = opts.experiment_name if opts.eval_model == "G" else f"{opts.experiment_name}@{opts.eval_model}"
         out = Path(opts.out_path) / self.task
         append_csv(out / "results_FID.csv", ["Paired samples", "Lambda", "FID", "Model", "Experiment"],
-                   [[*row, round(scores["fid"], 4), model, opts.experiment_name]])
+                   [[*row, round(scores["fid"], 4), model, tag]])
         append_csv(out / "results_Diff.csv", ["Paired samples", "Lambda", "Diff", "Model", "Experiment"],
-                   [[*row, round(scores["dependency"], 4), model, opts.experiment_name]])
+                   [[*row, round(scores["dependency"], 4), model, tag]])
         return {"model": model, "num_joint_samples": opts.num_joint_samples,
                 "lambda": opts.mnist_same_digit_prob, "classifier_test_accuracy": clf_acc, **scores}
 

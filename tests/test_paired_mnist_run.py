@@ -119,6 +119,7 @@ def test_missing_mnist_without_network(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(MNIST, "download", offline)
     msg = _error(capsys, _args(tmp_path / "empty", tmp_path))
     assert "MNIST not found under" in msg and "--data_root" in msg
+    assert not (tmp_path / "PairedMNIST").exists()  # nothing half-written
 
 
 def test_eval_without_checkpoint_names_the_path(mnist_root, tmp_path, capsys):

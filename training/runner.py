@@ -122,7 +122,8 @@ def pick_device(opts: argparse.Namespace) -> torch.device:
     return torch.device("cpu")
 
 
-def _prepare_run_dir(run: Run, opts: argparse.Namespace) -> None:
+def _check_run_dir(run: Run, opts: argparse.Namespace) -> None:
+    """Refuse to overwrite a run, to evaluate nothing, or to resume from nothing."""
     if opts.eval:
         if not run.path.is_dir():
             raise UserError(f"no run at {run.path} to evaluate; check --out_path and --experiment_name")
@@ -134,7 +135,6 @@ def _prepare_run_dir(run: Run, opts: argparse.Namespace) -> None:
         if run.path.exists() and any(run.checkpoints.glob("*.pt")):
             raise UserError(f"--resume: no full checkpoint at {run.last_checkpoint}")
         print(f"--resume: nothing to resume at {run.path}, starting a new run", file=sys.stderr)
-    run.path.mkdir(parents=True, exist_ok=True)
 
 
 def run_experiment(experiment: Experiment, argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -142,13 +142,14 @@ def run_experiment(experiment: Experiment, argv: Sequence[str] | None = None) ->
     parser = build_parser(experiment.description, experiment.add_options)
     opts = parse_options(parser, argv, experiment.task, experiment.default_name)
     run = Run(Path(opts.out_path) / experiment.task / opts.experiment_name, opts)
-    _prepare_run_dir(run, opts)
+    _check_run_dir(run, opts)
     if opts.threads:
         torch.set_num_threads(opts.threads)
     device = pick_device(opts)
     torch.manual_seed(opts.seed)
-    setup, split = experiment.build(opts, device)
+    setup, split = experiment.build(opts, device)  # fails on bad data before anything is written
     if not opts.eval:
+        run.path.mkdir(parents=True, exist_ok=True)
         run.write_json("config.json", {**vars(opts), "git_commit": _git_commit(),
                                        "torch_threads": torch.get_num_threads()})
         run.write_json("split.json", split)
@@ -162,7 +163,8 @@ def run_experiment(experiment: Experiment, argv: Sequence[str] | None = None) ->
     print(f"evaluating {run.generator_checkpoint(opts.eval_model)} (step {state.get('step')})")
     results = experiment.evaluate(setup, opts, run)
     results.update(eval_model=opts.eval_model, step=state.get("step"))
-    run.write_json("results.json", results)
+    # results of another checkpoint than the latest do not replace the run's results
+    run.write_json("results.json" if opts.eval_model == "G" else f"results_{opts.eval_model}.json", results)
     print(json.dumps(results, indent=2))
     return results
 
