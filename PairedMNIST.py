@@ -16,13 +16,14 @@ import torch
 from torchvision.utils import save_image
 
 from datasets.mnist_pairs import draw_lower_indices, load_mnist, make_pairs, split_digits
-from eval.mnist import generate, load_or_train_classifier, paired_mnist_scores
+from eval.mnist import load_or_train_classifier, paired_mnist_scores
+from eval.sampling import generate
 from models.mlp import MLPDiscriminator, MLPGenerator
 from training.data import NoiseInput, TensorPool
 from training.discriminator import FactorisedDiscriminator
 from training.factorisation import Factorisation
 from training.loop import GANSetup, assign_pools
-from training.options import UserError, model_name
+from training.options import UserError, cache_dir, model_name
 from training.runner import Experiment, Run, append_csv, main
 
 PAIR_DIM = 2 * 28 * 28
@@ -38,8 +39,6 @@ class PairedMNIST(Experiment):
                        help="how many of the 60000 training pairs are available as pairs")
         g.add_argument("--mnist_same_digit_prob", type=float, default=0.4,
                        help="lambda: probability that the lower digit has the upper digit's class")
-        g.add_argument("--cache_dir", type=str, default=None,
-                       help="where the evaluation classifier is cached (default: DATA_ROOT/cache)")
         g.add_argument("--eval_samples", type=int, default=10000,
                        help="generated pairs for FID (the paper: as many as test pairs)")
 
@@ -66,7 +65,7 @@ class PairedMNIST(Experiment):
         device = next(setup.generator.parameters()).device
         train = load_mnist(opts.data_root, train=True)
         test_images, test_labels = load_mnist(opts.data_root, train=False)
-        cache = Path(opts.cache_dir or Path(opts.data_root) / "cache") / "mnist_classifier.pt"
+        cache = cache_dir(opts) / "mnist_classifier.pt"
         classifier, clf_acc = load_or_train_classifier(cache, train, (test_images, test_labels), device)
         lower = draw_lower_indices(test_labels, opts.mnist_same_digit_prob,
                                    torch.Generator().manual_seed(TEST_PAIR_SEED))

@@ -55,7 +55,8 @@ def timed_steps(state: TrainState, cfg: LoopConfig, steps: int, device: torch.de
 
 
 def profile(state: TrainState, cfg: LoopConfig, steps: int, rows: int) -> str:
-    from torch.profiler import ProfilerActivity, profile as torch_profile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
 
     with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(steps):

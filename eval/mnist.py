@@ -74,12 +74,6 @@ def load_or_train_classifier(cache: Path, train: tuple[Tensor, Tensor], test: tu
     return model.to(device).eval(), acc
 
 
-@torch.no_grad()
-def generate(generator: nn.Module, inputs, n: int, rng: torch.Generator, batch_size: int = 1000) -> Tensor:
-    """n generated joint samples, (n, ...) on the generator's device."""
-    return torch.cat([generator(*inputs.sample(min(batch_size, n - i), rng)) for i in range(0, n, batch_size)])
-
-
 def paired_mnist_scores(classifier: nn.Module, real_pairs: Tensor, real_labels: Tensor,
                         fake_pairs: Tensor) -> dict[str, float]:
     """FID of the upper and lower digit (each against its own real statistics)

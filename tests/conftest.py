@@ -16,8 +16,7 @@ def _write_idx(path: Path, array: np.ndarray) -> None:
     magic = 0x0803 if array.ndim == 3 else 0x0801
     with open(path, "wb") as f:
         f.write(struct.pack(">I", magic))
-        for dim in array.shape:
-            f.write(struct.pack(">I", dim))
+        f.write(struct.pack(f">{array.ndim}I", *array.shape))
         f.write(array.astype(np.uint8).tobytes())
 
 

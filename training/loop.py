@@ -11,7 +11,7 @@ import contextlib
 import signal
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import torch
 import torch.nn.functional as F
@@ -195,13 +195,13 @@ class _StopRequest:
             raise KeyboardInterrupt
         self.requested = True
 
-    def __enter__(self) -> _StopRequest:
+    def __enter__(self) -> Self:
         with contextlib.suppress(ValueError):  # not the main thread: no handlers
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._old[sig] = signal.signal(sig, self._handle)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
 

@@ -43,6 +43,8 @@ def build_parser(description: str, add_task_options: Callable[[argparse.Argument
                         "(default: built from the model and its main settings)")
     g.add_argument("--out_path", type=str, default="out", help="root folder of all runs")
     g.add_argument("--data_root", type=str, default="datasets", help="folder holding the data sets")
+    g.add_argument("--cache_dir", type=str, default=None,
+                   help="where decoded data and the evaluation classifier are cached (default: DATA_ROOT/cache)")
     g.add_argument("--eval", action="store_true", help="only evaluate a trained run's generator")
     g.add_argument("--eval_model", type=str, default="G",
                    help="generator checkpoint to evaluate: G (latest) or G_epochN")
@@ -117,6 +119,11 @@ def check_options(opts: argparse.Namespace) -> None:
             raise UserError(f"--{name} must be at least 1, got {getattr(opts, name)}")
     if opts.threads is not None and opts.threads < 1:
         raise UserError(f"--threads must be at least 1, got {opts.threads}")
+
+
+def cache_dir(opts: argparse.Namespace) -> Path:
+    """--cache_dir, else DATA_ROOT/cache."""
+    return Path(opts.cache_dir) if opts.cache_dir else Path(opts.data_root) / "cache"
 
 
 def model_name(opts: argparse.Namespace) -> str:

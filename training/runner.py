@@ -107,7 +107,7 @@ def append_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]])
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False,
                              cwd=Path(__file__).parent, timeout=5)
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
