@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 torch.set_num_threads(1)
 
@@ -42,3 +43,16 @@ def write_fake_mnist(root: Path, n_train: int = 600, n_test: int = 200, seed: in
 @pytest.fixture(scope="session")
 def mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_fake_mnist(tmp_path_factory.mktemp("data"))
+
+
+def write_pix2pix(root: Path, name: str, n_train: int = 12, n_val: int = 10, half: int = 24, seed: int = 0) -> Path:
+    """A pix2pix-format folder of random side-by-side JPEGs (A | B)."""
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("val", n_val)):
+        folder = root / name / split
+        folder.mkdir(parents=True)
+        for i in range(n):
+            img = rng.integers(0, 256, size=(half, 2 * half, 3), dtype=np.uint8)
+            img[:, :half] = img[:, :half] // 2  # left half darker than right
+            Image.fromarray(img).save(folder / f"{i + 1}.jpg", quality=95)
+    return root

@@ -74,3 +74,21 @@ def test_losses_use_shuffled_batches_for_dependency_discriminators():
 def test_unknown_part_is_rejected():
     with pytest.raises(ValueError, match="unknown parts"):
         FactorisedDiscriminator(F2, {"left": MLPDiscriminator(6)})
+
+
+def test_shared_and_per_disc_fake_batches_give_the_same_losses_and_gradients():
+    """The reference's fresh batch per sub-discriminator and the shared batch
+    are the same computation when the batches hold the same samples."""
+    real, fake = torch.rand(8, 10), torch.rand(8, 10)
+    results = []
+    for shared in (True, False):
+        d = _factor_disc(True).train()
+        fakes = {n: fake if shared else fake.clone() for n in ("upper", "lower", Q_DEP)}
+        reals = {n: real.clone() for n in ("upper", "lower", P_DEP)}
+        losses = d.losses(reals, fakes, torch.Generator().manual_seed(0))
+        torch.stack([s.loss for s in losses.values()]).sum().backward()
+        results.append(({n: s.loss.detach() for n, s in losses.items()},
+                        {n: p.grad.clone() for n, p in d.named_parameters()}))
+    (loss_a, grad_a), (loss_b, grad_b) = results
+    assert loss_a.keys() == loss_b.keys() and all(torch.equal(loss_a[n], loss_b[n]) for n in loss_a)
+    assert all(torch.equal(grad_a[n], grad_b[n]) for n in grad_a)

@@ -13,26 +13,15 @@ from datasets.pix2pix import load_split
 from eval.ls import ls_distance
 from ImagePairs import ImagePairs
 from models.conv import ConvDiscriminator
+from tests.conftest import write_pix2pix
 from training.runner import main
-
-
-def _write_set(root, name, n_train=12, n_val=10, half=24, seed=0):
-    rng = np.random.default_rng(seed)
-    for split, n in (("train", n_train), ("val", n_val)):
-        folder = root / name / split
-        folder.mkdir(parents=True)
-        for i in range(n):
-            img = rng.integers(0, 256, size=(half, 2 * half, 3), dtype=np.uint8)
-            img[:, :half] = img[:, :half] // 2  # left half darker than right
-            Image.fromarray(img).save(folder / f"{i + 1}.jpg", quality=95)
-    return root
 
 
 @pytest.fixture(scope="module")
 def pix_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("pix")
-    _write_set(root, "cityscapes")
-    _write_set(root, "edges2shoes", seed=1)
+    write_pix2pix(root, "cityscapes")
+    write_pix2pix(root, "edges2shoes", seed=1)
     return root
 
 
@@ -152,7 +141,7 @@ def test_missing_dataset_says_how_to_get_it(tmp_path, capsys):
 
 
 def test_unreadable_and_badly_shaped_images(tmp_path, capsys):
-    root = _write_set(tmp_path / "d", "cityscapes")
+    root = write_pix2pix(tmp_path / "d", "cityscapes")
     (root / "cityscapes" / "train" / "2.jpg").write_bytes(b"")
     msg = _error(capsys, _args(root, tmp_path / "o1", "--dataset", "cityscapes"))
     assert "cannot read image" in msg and "2.jpg" in msg

@@ -50,3 +50,15 @@ class NoiseInput:
         """-> (z,) with z: (batch_size, nz)."""
         z = torch.rand(batch_size, self.nz, generator=generator, device=generator.device)
         return (z.mul_(2.0).sub_(1.0),)
+
+
+class ConditionalInput:
+    """Generator input for prediction tasks: (cond, z), cond drawn from a pool
+    of inputs (e.g. photos), z ~ U(-1, 1)^nz."""
+
+    def __init__(self, pool: TensorPool, nz: int) -> None:
+        self.pool, self.noise = pool, NoiseInput(nz)
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, ...]:
+        """-> (cond, z) with cond: (batch_size, ...) float, z: (batch_size, nz)."""
+        return (self.pool.sample(batch_size, generator), *self.noise.sample(batch_size, generator))

@@ -92,14 +92,14 @@ class Run:
             self._writer.close()
 
 
-def append_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Append rows to a ';'-separated CSV (the paper's layout), safely from parallel runs."""
+def append_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]], delimiter: str = ";") -> None:
+    """Append rows to a CSV in the paper's layout, safely from parallel runs."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+", newline="") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         f.seek(0)
         empty = f.read(1) == ""
-        writer = csv.writer(f, delimiter=";")
+        writer = csv.writer(f, delimiter=delimiter)
         if empty:
             writer.writerow(header)
         writer.writerows(rows)

@@ -1,0 +1,158 @@
+"""Image2Image (paper Sec. 4.3, Fig. 4): Cityscapes photo -> colour segmentation
+map with a U-Net, from few paired and many unpaired photos and maps; scored by
+pixel accuracy and MSE on the validation set.
+
+    python Image2Image.py --factorGAN 1 --num_joint_samples 25
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torchvision.utils import save_image
+
+from datasets.pix2pix import load_split
+from eval.cityscapes import mse, pixel_accuracy, prior_map
+from models.conv import ConvDiscriminator
+from models.unet import ConditionalGenerator, UNet
+from training.data import ConditionalInput, TensorPool, as_float
+from training.discriminator import FactorisedDiscriminator
+from training.factorisation import Factorisation
+from training.loop import GANSetup, assign_pools
+from training.options import UserError, cache_dir, model_name
+from training.runner import Experiment, Run, append_csv, main
+
+PHOTO, MAP = 3, 3
+PROTOCOLS = {
+    "paper": {"loadSize": 128, "generator_channels": 32, "batchSize": 25, "steps": 200000},
+    "cpu": {"loadSize": 64, "generator_channels": 16, "batchSize": 16, "steps": 2000},
+}
+
+
+def protocol(opts: argparse.Namespace) -> str:
+    used = {"loadSize": opts.loadSize, "generator_channels": opts.generator_channels,
+            "batchSize": opts.batchSize, "steps": opts.epochs * opts.epoch_iter}
+    return next((name for name, p in PROTOCOLS.items() if p == used), "custom")
+
+
+class Image2Image(Experiment):
+    task = "Image2Image"
+    description = __doc__
+
+    def add_options(self, g: argparse._ArgumentGroup) -> None:
+        g.add_argument("--num_joint_samples", type=int, default=1000,
+                       help="how many training pairs (first in sorted order) are available as pairs")
+        g.add_argument("--loadSize", type=int, default=128, help="images are resized to loadSize x loadSize")
+        g.add_argument("--generator_channels", type=int, default=32, help="U-Net width (ngf)")
+        g.add_argument("--disc_channels", type=int, default=32, help="first-layer channels of each discriminator")
+        g.add_argument("--num_examples", type=int, default=100, help="validation examples in the sample grid")
+
+    def default_name(self, opts: argparse.Namespace) -> str:
+        return f"{model_name(opts)}_{opts.num_joint_samples}joint"
+
+    def build(self, opts: argparse.Namespace, device: torch.device) -> tuple[GANSetup, dict[str, Any]]:
+        images, names = load_split(opts.data_root, "cityscapes", "train", opts.loadSize, cache_dir(opts),
+                                   progress=not opts.no_progress)
+        n_paired = opts.num_joint_samples
+        if n_paired < 1:
+            raise UserError(f"--num_joint_samples must be at least 1, got {n_paired}")
+        if n_paired > len(images):
+            print(f"warning: --num_joint_samples {n_paired} > {len(images)} training pairs; "
+                  "using all of them as pairs", file=sys.stderr)
+            n_paired = len(images)
+        images = images.to(device)
+        self.train_maps = images[:, PHOTO:]  # for the photo-blind baselines
+        setup = build_gan(opts, device, images, n_paired)
+        split = {"num_joint_samples": n_paired, "train_images": len(names), "paired_files": names[:n_paired]}
+        return setup, split
+
+    def evaluate(self, setup: GANSetup, opts: argparse.Namespace, run: Run) -> dict[str, Any]:
+        device = next(setup.generator.parameters()).device
+        val, _ = load_split(opts.data_root, "cityscapes", "val", opts.loadSize, cache_dir(opts),
+                            progress=not opts.no_progress)
+        rng = torch.Generator(device=device).manual_seed(opts.seed + 1)
+        predictor = Predictor(setup.generator, opts.nz, rng)
+        scores = {model_name(opts): score(predictor, val, device)}
+        prior, mean_map = prior_map(self.train_maps), as_float(self.train_maps).mean(0)
+        scores["prior (photo-blind)"] = score(ConstantMap(prior), val, device)
+        scores["mean map (photo-blind)"] = score(ConstantMap(mean_map), val, device)
+        save_examples(predictor, val[: opts.num_examples].to(device), run.samples / "val_examples.png")
+        rows = [[opts.num_joint_samples, round(v, 5), model, metric]
+                for model, s in scores.items() for metric, v in (("MSE", s["mse"]), ("Accuracy", s["accuracy"]))]
+        append_csv(run.path.parent / "Image2Image_Cityscapes.csv", ["Paired samples", "Perf", "Model", "Metric"],
+                   rows, delimiter=",")
+        ours = scores.pop(model_name(opts))
+        return {"model": model_name(opts), "num_joint_samples": opts.num_joint_samples,
+                "protocol": protocol(opts), **ours, "baselines": scores}
+
+
+def build_gan(opts: argparse.Namespace, device: torch.device, images: Tensor, n_paired: int) -> GANSetup:
+    """FactorGAN: a marginal discriminator on all training maps, D_P on paired
+    (photo, map), D_Q on (photo, prediction); the generator's photos come from
+    all training images. GAN: one joint discriminator and photos, both paired only."""
+    size, width = opts.loadSize, opts.disc_channels
+    factorisation = Factorisation([("photo", PHOTO), ("map", MAP)], dim=1)
+    if opts.factorGAN:
+        disc = FactorisedDiscriminator(
+            factorisation, {"map": ConvDiscriminator(MAP, size, width)},
+            dep_p=ConvDiscriminator(PHOTO + MAP, size, width, bool(opts.lipschitz_p)) if opts.use_real_dep_disc else None,
+            dep_q=ConvDiscriminator(PHOTO + MAP, size, width, bool(opts.lipschitz_q)),
+        )
+        photos = images[:, :PHOTO]
+    else:
+        disc = FactorisedDiscriminator.joint(factorisation, ConvDiscriminator(PHOTO + MAP, size, width))
+        photos = images[:n_paired, :PHOTO]
+    generator = ConditionalGenerator(UNet(PHOTO, MAP, opts.nz, size, size, opts.generator_channels))
+    pools = assign_pools(disc, paired=TensorPool(images[:n_paired]), marginal=TensorPool(images))
+    return GANSetup(generator.to(device), disc.to(device), ConditionalInput(TensorPool(photos), opts.nz), pools)
+
+
+class Predictor:
+    """photos (B, 3, H, W) -> predicted maps (B, 3, H, W), with fresh noise."""
+
+    def __init__(self, generator: nn.Module, nz: int, rng: torch.Generator) -> None:
+        self.generator, self.nz, self.rng = generator, nz, rng
+
+    @torch.no_grad()
+    def __call__(self, photos: Tensor) -> Tensor:
+        z = torch.rand(photos.shape[0], self.nz, generator=self.rng, device=photos.device) * 2 - 1
+        return self.generator(photos, z)[:, PHOTO:]
+
+
+class ConstantMap:
+    """A photo-blind predictor: the same map for every photo."""
+
+    def __init__(self, colour_map: Tensor) -> None:
+        self.colour_map = colour_map
+
+    def __call__(self, photos: Tensor) -> Tensor:
+        return self.colour_map.to(photos.device).expand(photos.shape[0], -1, -1, -1)
+
+
+def score(predict: Any, val: Tensor, device: torch.device, batch_size: int = 50) -> dict[str, float]:
+    """Mean per-image pixel accuracy (%) and MSE of predict over val pairs (N, 6, H, W) uint8."""
+    acc, err = [], []
+    for i in range(0, val.shape[0], batch_size):
+        batch = as_float(val[i:i + batch_size].to(device))
+        pred = predict(batch[:, :PHOTO])
+        acc.append(pixel_accuracy(pred, batch[:, PHOTO:]))
+        err.append(mse(pred, batch[:, PHOTO:]))
+    acc_all = torch.cat(acc)
+    return {"accuracy": 100 * float(acc_all[~acc_all.isnan()].mean()), "mse": float(torch.cat(err).mean())}
+
+
+def save_examples(predict: Predictor, val: Tensor, path: Path) -> None:
+    """Grid of rows photo | prediction | ground truth."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    batch = as_float(val)
+    triples = torch.cat([batch[:, :PHOTO], predict(batch[:, :PHOTO]), batch[:, PHOTO:]], dim=3)
+    save_image(triples.cpu(), str(path), nrow=4, padding=2, pad_value=1.0)
+
+
+if __name__ == "__main__":
+    sys.exit(main(Image2Image()))

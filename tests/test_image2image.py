@@ -1,0 +1,64 @@
+"""Image2Image on a tiny synthetic Cityscapes folder (16x16 after resizing)."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from Image2Image import Image2Image
+from models.unet import ConditionalGenerator, UNet
+from tests.conftest import write_pix2pix
+from training.options import build_parser
+from training.runner import main
+
+
+@pytest.fixture(scope="module")
+def city_root(tmp_path_factory):
+    return write_pix2pix(tmp_path_factory.mktemp("city"), "cityscapes", n_train=10, n_val=6)
+
+
+def _args(root, out, *extra):
+    return ["--data_root", str(root), "--out_path", str(out), "--cache_dir", str(out / "cache"),
+            "--loadSize", "16", "--generator_channels", "4", "--disc_channels", "4", "--batchSize", "4",
+            "--epochs", "1", "--epoch_iter", "3", "--num_examples", "4", "--no_progress", *extra]
+
+
+def test_unet_returns_input_and_prediction():
+    g = ConditionalGenerator(UNet(3, 3, nz=5, height=32, width=48, ngf=4))
+    photo = torch.rand(2, 3, 32, 48)
+    out = g(photo, torch.rand(2, 5))
+    assert out.shape == (2, 6, 32, 48)
+    assert torch.equal(out[:, :3], photo) and (out[:, 3:] >= 0).all() and (out[:, 3:] <= 1).all()
+
+
+def test_unet_rejects_sizes_not_divisible_by_16():
+    with pytest.raises(ValueError, match="divisible by 16"):
+        UNet(3, 3, nz=5, height=24, width=32)
+
+
+@pytest.mark.parametrize("model,flags", [("GAN", ["--factorGAN", "0"]), ("FactorGAN", ["--factorGAN", "1"]),
+                                         ("FactorGAN-no-cp", ["--factorGAN", "1", "--use_real_dep_disc", "0"])])
+def test_train_and_evaluate(city_root, tmp_path, model, flags):
+    assert main(Image2Image(), _args(city_root, tmp_path, *flags, "--num_joint_samples", "3",
+                                     "--experiment_name", "r")) == 0
+    results = json.loads((tmp_path / "Image2Image" / "r" / "results.json").read_text())
+    assert results["model"] == model
+    assert 0 <= results["accuracy"] <= 100 and np.isfinite(results["mse"])
+    assert set(results["baselines"]) == {"prior (photo-blind)", "mean map (photo-blind)"}
+    assert (tmp_path / "Image2Image" / "r" / "samples" / "val_examples.png").is_file()
+    with open(tmp_path / "Image2Image" / "Image2Image_Cityscapes.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["Paired samples", "Perf", "Model", "Metric"]
+    assert {r[2] for r in rows[1:]} == {model, "prior (photo-blind)", "mean map (photo-blind)"}
+
+
+@pytest.mark.parametrize("factor", [0, 1])
+def test_gan_sees_only_paired_photos_factorgan_all(city_root, tmp_path, factor):
+    opts = build_parser("", Image2Image().add_options).parse_args(
+        _args(city_root, tmp_path, "--factorGAN", str(factor), "--num_joint_samples", "3"))
+    setup, split = Image2Image().build(opts, torch.device("cpu"))
+    assert len(setup.inputs.pool) == (10 if factor else 3)
+    assert split["paired_files"] == ["1.jpg", "10.jpg", "2.jpg"]
+    assert setup.inputs.pool.data.shape[1] == 3  # photos only
