@@ -42,23 +42,26 @@ class ConvGenerator(nn.Module):
 
 
 class ConvDiscriminator(nn.Module):
-    """x: (B, in_channels, image_size, image_size) -> (B,) logits.
+    """x: (B, in_channels, height, width) -> (B,) logits.
 
-    Stride-2 4x4 convs from `channels` maps, doubling them at every stage down
-    to 4x4, LeakyReLU (slope 0.01, as the reference), then a linear layer to one
-    logit; every layer spectrally normalised when spectral_norm is True.
+    Stride-2 4x4 convs from `channels` maps, doubling them at every stage until
+    the shorter side is 4, LeakyReLU (slope 0.01, as the reference), then a
+    linear layer to one logit; every layer spectrally normalised when
+    spectral_norm is True. width defaults to height (square images).
     """
 
-    def __init__(self, in_channels: int, image_size: int = 64, channels: int = 32,
-                 spectral_norm: bool = True) -> None:
+    def __init__(self, in_channels: int, height: int = 64, channels: int = 32,
+                 spectral_norm: bool = True, width: int | None = None) -> None:
         super().__init__()
-        levels = _levels(image_size)
+        width = width or height
+        levels = _levels(min(height, width))
         widths = [channels * 2 ** i for i in range(levels + 1)]
         layers: list[nn.Module] = []
-        for cin, cout in zip([in_channels, *widths[:-1]], widths):
+        for cin, cout in zip([in_channels, *widths[:-1]], widths, strict=True):
             layers += [maybe_spectral_norm(nn.Conv2d(cin, cout, 4, 2, 1), spectral_norm), nn.LeakyReLU()]
         self.features = nn.Sequential(*layers, nn.Flatten())
-        self.fc = maybe_spectral_norm(nn.Linear(widths[-1] * 4 * 4, 1, bias=False), spectral_norm)
+        out_area = (height // 2 ** (levels + 1)) * (width // 2 ** (levels + 1))
+        self.fc = maybe_spectral_norm(nn.Linear(widths[-1] * out_area, 1, bias=False), spectral_norm)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc(self.features(x)).squeeze(1)

@@ -35,6 +35,30 @@ class TensorPool:
         return as_float(self.data.index_select(0, idx))
 
 
+class SnippetPool:
+    """Fixed-length windows of long sequences, e.g. spectrogram snippets.
+
+    data: (C, F, T) the songs' frames concatenated along the last axis;
+    starts: (N,) first frame of every allowed window; draws (B, C, F, length).
+    """
+
+    def __init__(self, data: Tensor, starts: Tensor, length: int) -> None:
+        if starts.numel() < 1:
+            raise ValueError("a snippet pool needs at least one window")
+        self.data, self.starts, self.length = data, starts.to(data.device), length
+        self._offsets = torch.arange(length, device=data.device)
+
+    def __len__(self) -> int:
+        return self.starts.numel()
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        pick = torch.randint(len(self), (batch_size,), generator=generator, device=self.data.device)
+        frames = (self.starts[pick, None] + self._offsets).reshape(-1)  # (B * length,)
+        windows = self.data.index_select(-1, frames).float()  # (C, F, B * length)
+        c, f = windows.shape[:2]
+        return windows.view(c, f, batch_size, self.length).permute(2, 0, 1, 3).contiguous()
+
+
 def as_float(x: Tensor) -> Tensor:
     """uint8 in [0, 255] -> float32 in [0, 1]; float tensors pass unchanged."""
     return x.float().div_(255.0) if x.dtype == torch.uint8 else x
