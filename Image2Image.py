@@ -56,6 +56,9 @@ class Image2Image(Experiment):
         return f"{model_name(opts)}_{opts.num_joint_samples}joint"
 
     def build(self, opts: argparse.Namespace, device: torch.device) -> tuple[GANSetup, dict[str, Any]]:
+        if opts.loadSize % 16 or opts.loadSize < 16 or opts.loadSize & (opts.loadSize - 1):
+            raise UserError(f"--loadSize {opts.loadSize} does not fit the U-Net and discriminators: "
+                            "use a power of two from 16, e.g. 64, 128 or 256")
         images, names = load_split(opts.data_root, "cityscapes", "train", opts.loadSize, cache_dir(opts),
                                    progress=not opts.no_progress)
         n_paired = opts.num_joint_samples

@@ -67,6 +67,9 @@ class ImagePairs(Experiment):
         return f"{opts.dataset}_{self.model(opts).replace(' ', '_')}_{opts.num_joint_samples}joint"
 
     def build(self, opts: argparse.Namespace, device: torch.device) -> tuple[GANSetup, dict[str, Any]]:
+        if opts.loadSize < 8 or opts.loadSize & (opts.loadSize - 1):
+            raise UserError(f"--loadSize {opts.loadSize} does not fit the conv models: "
+                            "use a power of two from 8, e.g. 32, 64 or 128")
         images, names = load_split(opts.data_root, opts.dataset, "train", opts.loadSize,
                                    cache_dir(opts), progress=not opts.no_progress)
         n_paired = opts.num_joint_samples

@@ -66,7 +66,8 @@ class PairedMNIST(Experiment):
         train = load_mnist(opts.data_root, train=True)
         test_images, test_labels = load_mnist(opts.data_root, train=False)
         cache = cache_dir(opts) / "mnist_classifier.pt"
-        classifier, clf_acc = load_or_train_classifier(cache, train, (test_images, test_labels), device)
+        classifier, clf_acc = load_or_train_classifier(cache, train, (test_images, test_labels), device,
+                                                         progress=not opts.no_progress)
         lower = draw_lower_indices(test_labels, opts.mnist_same_digit_prob,
                                    torch.Generator().manual_seed(TEST_PAIR_SEED))
         real = make_pairs(test_images, lower).to(device)

@@ -57,7 +57,7 @@ def accuracy(model: nn.Module, images: Tensor, labels: Tensor) -> float:
 
 
 def load_or_train_classifier(cache: Path, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
-                             device: torch.device) -> tuple[MNISTClassifier, float]:
+                             device: torch.device, progress: bool = True) -> tuple[MNISTClassifier, float]:
     """The evaluation classifier, trained once and cached at cache; returns it
     with its MNIST test accuracy."""
     if cache.is_file():
@@ -67,7 +67,7 @@ def load_or_train_classifier(cache: Path, train: tuple[Tensor, Tensor], test: tu
         acc = state["test_accuracy"]
     else:
         print(f"training the MNIST evaluation classifier once (cached at {cache})")
-        model = train_classifier(*train)
+        model = train_classifier(*train, progress=progress)
         acc = accuracy(model, *test)
         checkpoint.save_atomic({"model": model.state_dict(), "test_accuracy": acc}, cache)
     print(f"MNIST classifier test accuracy: {acc:.4f}")

@@ -62,3 +62,19 @@ def test_gan_sees_only_paired_photos_factorgan_all(city_root, tmp_path, factor):
     assert len(setup.inputs.pool) == (10 if factor else 3)
     assert split["paired_files"] == ["1.jpg", "10.jpg", "2.jpg"]
     assert setup.inputs.pool.data.shape[1] == 3  # photos only
+
+
+def test_load_size_the_unet_cannot_take(city_root, tmp_path, capsys):
+    assert main(Image2Image(), _args(city_root, tmp_path, "--loadSize", "24")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--loadSize 24" in err[0] and "64, 128 or 256" in err[0]
+
+
+def test_eval_of_a_trained_checkpoint(city_root, tmp_path):
+    args = _args(city_root, tmp_path, "--factorGAN", "1", "--num_joint_samples", "3", "--experiment_name", "e")
+    assert main(Image2Image(), args) == 0
+    first = json.loads((tmp_path / "Image2Image" / "e" / "results.json").read_text())
+    assert main(Image2Image(), [*args, "--eval", "--eval_model", "G_epoch1"]) == 0
+    again = json.loads((tmp_path / "Image2Image" / "e" / "results_G_epoch1.json").read_text())
+    assert again["step"] == first["step"] == 3
+    assert again["baselines"] == first["baselines"]

@@ -1,0 +1,70 @@
+"""Gather every run's results under an --out_path into one table per experiment.
+
+    python -m analysis.collect --out_path out
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+TASKS = ("PairedMNIST", "ImagePairs", "Image2Image", "AudioSeparation")
+PAPER_DIR = Path(__file__).parent / "paper_results"
+
+
+def collect(out_path: str | Path, task: str) -> list[dict[str, Any]]:
+    """The results.json of every run of a task, each with its run name added."""
+    rows = []
+    for path in sorted(Path(out_path, task).glob("*/results.json")):
+        result = json.loads(path.read_text())
+        result["experiment"] = path.parent.name
+        rows.append(result)
+    return rows
+
+
+def paper_rows(name: str) -> list[dict[str, str]]:
+    """One of the paper's result tables (analysis/paper_results/<name>.csv)."""
+    path = PAPER_DIR / f"{name}.csv"
+    text = path.read_text()
+    delimiter = ";" if ";" in text.splitlines()[0] else ","
+    return list(csv.DictReader(text.splitlines(), delimiter=delimiter))
+
+
+def flat(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested results -> one level with dotted keys (lists are left out)."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            out.update(flat(value, f"{prefix}{key}."))
+        elif not isinstance(value, list):
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out_path", default="out", help="root folder of the runs")
+    p.add_argument("--output", default=None, help="folder for the tables (default: OUT_PATH/tables)")
+    args = p.parse_args(argv)
+    output = Path(args.output or Path(args.out_path) / "tables")
+    output.mkdir(parents=True, exist_ok=True)
+    for task in TASKS:
+        rows = [flat(r) for r in collect(args.out_path, task)]
+        if not rows:
+            continue
+        columns = sorted({k for r in rows for k in r})
+        with open(output / f"{task}.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, columns)
+            writer.writeheader()
+            writer.writerows(rows)
+        print(f"{task}: {len(rows)} runs -> {output / f'{task}.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Shared drawing: our numbers beside the paper's, on the same axes."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+MARKERS = {"GAN": "o", "GAN big": "s", "FactorGAN": "^", "FactorGAN-no-cp": "v", "CoGAN": "D",
+           "CycleGAN": "P", "pix2pix": "X"}
+
+
+def figure_args(description: str, name: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--out_path", default="out", help="root folder of the runs")
+    p.add_argument("--output", default=f"figures/{name}", help="output path without extension (.png and .pdf)")
+    p.add_argument("--usetex", action="store_true", help="render text with LaTeX")
+    return p
+
+
+def setup_matplotlib(usetex: bool):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"text.usetex": usetex, "font.size": 9})
+    return plt
+
+
+def draw(ax, points: Iterable[tuple[str, float, float]], ours: bool) -> None:
+    """points: (model, x, y); several y at one x are drawn as mean +- sd.
+    Paper: dashed lines, hollow markers; ours: solid lines, filled markers."""
+    by_model: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for model, x, y in points:
+        by_model[model][x].append(y)
+    for model, series in sorted(by_model.items()):
+        xs = sorted(series)
+        means = [statistics.mean(series[x]) for x in xs]
+        sds = [statistics.stdev(series[x]) if len(series[x]) > 1 else 0.0 for x in xs]
+        style = {"marker": MARKERS.get(model, "."), "linestyle": "-" if ours else "--",
+                 "label": f"{model} ({'ours' if ours else 'paper'})"}
+        if not ours:
+            style["markerfacecolor"] = "none"
+        ax.errorbar(xs, means, yerr=sds if any(sds) else None, capsize=2, **style)
+
+
+def finish(fig, axes: Sequence, output: str, has_ours: bool, title: str) -> list[Path]:
+    """Legends, a title that says when no runs of ours exist, PNG and PDF."""
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.suptitle(title if has_ours else f"{title} (paper only: no runs of ours yet)")
+    fig.tight_layout()
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = [out.with_suffix(".png"), out.with_suffix(".pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=150)
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return paths

@@ -1,0 +1,76 @@
+"""Timing helpers shared by the benchmarks: warm-up, interleaved rounds, medians."""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+
+from training.loop import GANSetup, LoopConfig, TrainState, make_optimizers, train_step
+from training.options import build_parser
+
+
+def parse_opts(add_options: Callable, argv: Sequence[str]) -> argparse.Namespace:
+    """An experiment's options with the given flags (defaults elsewhere)."""
+    return build_parser("", add_options).parse_args(list(argv))
+
+
+def make_state(setup: GANSetup, opts: argparse.Namespace, device: torch.device) -> TrainState:
+    opt_g, opt_d = make_optimizers(setup, opts.lr, opts.beta1, opts.L2)
+    return TrainState(setup, opt_g, opt_d, torch.Generator(device=device).manual_seed(0))
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
+    """Calls per second of fn over repeats calls."""
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    sync(device)
+    return repeats / (time.perf_counter() - start)
+
+
+def interleaved_update_rates(states: dict[str, tuple[TrainState, LoopConfig]], warmup: int, steps: int,
+                             rounds: int, device: torch.device) -> dict[str, list[float]]:
+    """Generator updates per second of each configuration, measured in
+    interleaved rounds after a warm-up, so that noise hits all alike."""
+    for state, cfg in states.values():
+        timed(lambda s=state, c=cfg: train_step(s, c), warmup, device)
+    rates: dict[str, list[float]] = {name: [] for name in states}
+    for _ in range(rounds):
+        for name, (state, cfg) in states.items():
+            rates[name].append(timed(lambda s=state, c=cfg: train_step(s, c), steps, device))
+    return rates
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def summary(rates: list[float]) -> dict[str, float]:
+    return {"updates_per_s_median": round(statistics.median(rates), 3),
+            "updates_per_s_min": round(min(rates), 3), "updates_per_s_max": round(max(rates), 3)}
+
+
+def common_args(p: argparse.ArgumentParser, warmup: int, steps: int, rounds: int) -> None:
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--cuda", action="store_true", help="benchmark on the GPU if available")
+    p.add_argument("--warmup", type=int, default=warmup, help="untimed updates per configuration")
+    p.add_argument("--steps", type=int, default=steps, help="updates per timed round")
+    p.add_argument("--rounds", type=int, default=rounds, help="interleaved timed rounds")
+
+
+def device_of(args: argparse.Namespace) -> torch.device:
+    torch.set_num_threads(args.threads)
+    return torch.device("cuda" if args.cuda and torch.cuda.is_available() else "cpu")
