@@ -81,6 +81,7 @@ class AudioSeparation(Experiment):
         if n_paired < opts.num_joint_songs:
             print(f"warning: --num_joint_songs {opts.num_joint_songs} > {len(songs)} training songs; "
                   "using all of them as pairs", file=sys.stderr)
+        opts.num_joint_songs = n_paired  # results and config.json state the count actually used
         order = torch.randperm(len(songs), generator=torch.Generator().manual_seed(opts.seed)).tolist()
         paired = sorted(order[:n_paired])
         all_songs = snippets(songs, range(len(songs)), device)

@@ -68,6 +68,7 @@ class Image2Image(Experiment):
             print(f"warning: --num_joint_samples {n_paired} > {len(images)} training pairs; "
                   "using all of them as pairs", file=sys.stderr)
             n_paired = len(images)
+        opts.num_joint_samples = n_paired  # results and config.json state the count actually used
         images = images.to(device)
         self.train_maps = images[:, PHOTO:]  # for the photo-blind baselines
         setup = build_gan(opts, device, images, n_paired)

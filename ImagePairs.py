@@ -79,6 +79,7 @@ class ImagePairs(Experiment):
             print(f"warning: --num_joint_samples {n_paired} > {len(images)} training images; "
                   "using all of them as pairs", file=sys.stderr)
             n_paired = len(images)
+        opts.num_joint_samples = n_paired  # results and config.json state the count actually used
         images = images.to(device)
         setup = build_gan(opts, device, CHANNELS[opts.dataset], paired=TensorPool(images[:n_paired]),
                           marginal=TensorPool(images))

@@ -10,6 +10,9 @@ from pathlib import Path
 
 MARKERS = {"GAN": "o", "GAN big": "s", "FactorGAN": "^", "FactorGAN-no-cp": "v", "CoGAN": "D",
            "CycleGAN": "P", "pix2pix": "X"}
+COLOURS = {"GAN": "tab:green", "GAN big": "tab:olive", "FactorGAN": "tab:blue", "FactorGAN-no-cp": "tab:orange",
+           "CoGAN": "tab:purple", "CycleGAN": "tab:red", "pix2pix": "tab:brown",
+           "prior (photo-blind)": "tab:gray", "mean map (photo-blind)": "black"}
 
 
 def figure_args(description: str, name: str) -> argparse.ArgumentParser:
@@ -40,7 +43,7 @@ def draw(ax, points: Iterable[tuple[str, float, float]], ours: bool) -> None:
         xs = sorted(series)
         means = [statistics.mean(series[x]) for x in xs]
         sds = [statistics.stdev(series[x]) if len(series[x]) > 1 else 0.0 for x in xs]
-        style = {"marker": MARKERS.get(model, "."), "linestyle": "-" if ours else "--",
+        style = {"marker": MARKERS.get(model, "."), "color": COLOURS.get(model), "linestyle": "-" if ours else "--",
                  "label": f"{model} ({'ours' if ours else 'paper'})"}
         if not ours:
             style["markerfacecolor"] = "none"

@@ -1,0 +1,139 @@
+"""Run a paper figure's whole grid of runs, then draw the figure.
+
+Each run is an ordinary call of an entry script, so the printed commands
+(``--dry_run``) can go to a cluster scheduler as they are. Finished runs
+(a results.json) are skipped; interrupted ones are resumed.
+
+    python -m analysis.sweep fig1 --budget 0.05 --jobs 2 --paired 10 100 1000 60000 --lambdas 0.9
+    python -m analysis.sweep fig4 --dry_run
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+MODEL_FLAGS = {"GAN": ["--factorGAN", "0"], "GAN big": ["--factorGAN", "0", "--big_disc", "1"],
+               "FactorGAN": ["--factorGAN", "1"],
+               "FactorGAN-no-cp": ["--factorGAN", "1", "--use_real_dep_disc", "0"]}
+FIGURES = {
+    "fig1": {"script": "PairedMNIST.py", "task": "PairedMNIST", "plot": "analysis.fig1_paired_mnist",
+             "models": ["GAN", "FactorGAN", "FactorGAN-no-cp"], "count_flag": "--num_joint_samples",
+             "counts": [10, 20, 50, 100, 1000, 5000, 10000, 20000, 60000]},
+    "fig2": {"script": "ImagePairs.py", "task": "ImagePairs", "plot": "analysis.fig2_image_pairs",
+             "models": ["GAN", "GAN big", "FactorGAN"], "count_flag": "--num_joint_samples",
+             "counts": [100, 1000, 100000]},  # 100000: every training image ("all")
+    "fig4": {"script": "Image2Image.py", "task": "Image2Image", "plot": "analysis.fig4_image2image",
+             "models": ["GAN", "FactorGAN"], "count_flag": "--num_joint_samples",
+             "counts": [25, 100, 500, 1000, 3000]},
+    "fig6": {"script": "AudioSeparation.py", "task": "AudioSeparation", "plot": "analysis.fig6_audio_separation",
+             "models": ["GAN", "FactorGAN"], "count_flag": "--num_joint_songs", "counts": [10, 20, 50]},
+}
+PAPER_UPDATES = 40 * 5000
+
+
+@dataclass
+class Job:
+    name: str
+    run_dir: Path
+    argv: list[str]
+
+    def command(self) -> str:
+        return shlex.join([sys.executable, *self.argv])
+
+    @property
+    def finished(self) -> bool:
+        return (self.run_dir / "results.json").is_file()
+
+
+def budget_flags(budget: float) -> list[str]:
+    """Scale the paper's 40 x 5000 generator updates by budget."""
+    total = max(1, round(PAPER_UPDATES * budget))
+    epochs = max(1, min(40, round(40 * budget)))
+    return ["--epochs", str(epochs), "--epoch_iter", str(max(1, total // epochs))]
+
+
+def grid(args: argparse.Namespace) -> list[Job]:
+    fig = FIGURES[args.figure]
+    counts = args.paired or fig["counts"]
+    variants = [[]]
+    if args.figure == "fig1":
+        variants = [["--mnist_same_digit_prob", str(lam)] for lam in args.lambdas]
+    elif args.figure == "fig2":
+        variants = [["--dataset", d] for d in args.datasets]
+    jobs = []
+    for variant in variants:
+        for model in args.models or fig["models"]:
+            for count in counts:
+                for seed in args.seeds:
+                    tag = "_".join(v for v in variant[1::2])
+                    name = f"{model.replace(' ', '_')}_{count}_{tag + '_' if tag else ''}b{args.budget}_s{seed}"
+                    argv = [fig["script"], *MODEL_FLAGS[model], fig["count_flag"], str(count), *variant,
+                            *budget_flags(args.budget), "--seed", str(seed), "--experiment_name", name,
+                            "--out_path", args.out_path, "--resume", "--no_progress",
+                            "--threads", str(args.threads), *args.extra]
+                    jobs.append(Job(name, Path(args.out_path) / fig["task"] / name, argv))
+    return jobs
+
+
+def run_all(jobs: list[Job], parallel: int, cwd: Path) -> int:
+    """Run jobs, at most `parallel` at a time; returns how many failed."""
+    pending, running, failed = list(jobs), [], 0
+    while pending or running:
+        while pending and len(running) < parallel:
+            job = pending.pop(0)
+            job.run_dir.parent.mkdir(parents=True, exist_ok=True)
+            log = open(job.run_dir.parent / f"{job.name}.log", "a")  # noqa: SIM115 (closed below)
+            print(f"start {job.name}", flush=True)
+            running.append((job, subprocess.Popen([sys.executable, *job.argv], cwd=cwd, stdout=log,
+                                                  stderr=subprocess.STDOUT), log))
+        time.sleep(1)
+        for item in list(running):
+            job, proc, log = item
+            if proc.poll() is not None:
+                log.close()
+                running.remove(item)
+                failed += proc.returncode != 0
+                print(f"{'done' if proc.returncode == 0 else 'FAILED'} {job.name}", flush=True)
+    return failed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("figure", choices=list(FIGURES))
+    p.add_argument("--out_path", default="out", help="root folder of the runs")
+    p.add_argument("--budget", type=float, default=1.0,
+                   help="fraction of the paper's 40 x 5000 generator updates per run")
+    p.add_argument("--jobs", type=int, default=1, help="runs in parallel (one thread each by default)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    p.add_argument("--models", nargs="+", choices=list(MODEL_FLAGS), help="subset of the figure's models")
+    p.add_argument("--paired", nargs="+", type=int, help="paired counts (default: the paper's)")
+    p.add_argument("--lambdas", nargs="+", type=float, default=[0.1, 0.9], help="fig1: lambda values")
+    p.add_argument("--datasets", nargs="+", default=["edges2shoes", "cityscapes"], help="fig2: data sets")
+    p.add_argument("--seeds", nargs="+", type=int, default=[1337])
+    p.add_argument("--dry_run", action="store_true", help="print the commands of unfinished runs and stop")
+    p.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
+                   help="further flags for every run, e.g. --extra --data_root ../data")
+    args = p.parse_args(argv)
+    jobs = grid(args)
+    todo = [j for j in jobs if not j.finished]
+    print(f"{len(jobs)} runs in the grid, {len(jobs) - len(todo)} finished, {len(todo)} to run")
+    if args.dry_run:
+        for job in todo:
+            print(job.command())
+        return 0
+    failed = run_all(todo, args.jobs, Path(__file__).resolve().parents[1])
+    plot = importlib.import_module(FIGURES[args.figure]["plot"])
+    plot.main(["--out_path", args.out_path, "--output", str(Path(args.out_path) / "figures" / args.figure)])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""analysis/: collecting results, drawing figures, planning sweeps (fake run trees)."""
+
+import json
+
+import pytest
+
+from analysis import fig1_paired_mnist, fig2_image_pairs, fig4_image2image, fig6_audio_separation, sweep
+from analysis.collect import collect, paper_rows
+from analysis.collect import main as collect_main
+
+
+def _run(out, task, name, results):
+    folder = out / task / name
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps(results))
+
+
+@pytest.fixture
+def fake_out(tmp_path):
+    for model, fid in (("GAN", 20.0), ("FactorGAN", 5.0)):
+        for n in (10, 100):
+            _run(tmp_path, "PairedMNIST", f"{model}_{n}", {"model": model, "num_joint_samples": n, "lambda": 0.9,
+                                                           "fid": fid, "dependency": 0.5})
+    _run(tmp_path, "ImagePairs", "e", {"model": "FactorGAN", "dataset": "edges2shoes", "num_joint_samples": 100,
+                                       "ls_runs": [0.4, 0.5]})
+    base = {"accuracy": 60.0, "mse": 0.04}
+    _run(tmp_path, "Image2Image", "i", {"model": "GAN", "num_joint_samples": 25, "accuracy": 55.0, "mse": 0.05,
+                                        "baselines": {"prior (photo-blind)": base}})
+    sdr = {w: {s: {"median": 3.0} for s in ("vocals", "accompaniment")} for w in ("15s", "1s")}
+    _run(tmp_path, "AudioSeparation", "a", {"model": "GAN", "num_joint_songs": 10, "sdr": sdr})
+    (tmp_path / "PairedMNIST" / "unfinished").mkdir()
+    return tmp_path
+
+
+def test_collect_reads_every_finished_run(fake_out, tmp_path):
+    rows = collect(fake_out, "PairedMNIST")
+    assert len(rows) == 4 and {r["experiment"] for r in rows} == {"GAN_10", "GAN_100", "FactorGAN_10", "FactorGAN_100"}
+    assert collect(fake_out, "nothing") == []
+    assert collect_main(["--out_path", str(fake_out)]) == 0
+    table = (fake_out / "tables" / "Image2Image.csv").read_text().splitlines()
+    assert "baselines.prior (photo-blind).accuracy" in table[0] and len(table) == 2
+
+
+def test_paper_tables_hold_the_spec_numbers():
+    fid = {(r["Model"], r["Paired samples"], r["Lambda"]): float(r["FID"]) for r in paper_rows("fig1_fid")}
+    assert fid[("FactorGAN", "100", "0.9")] == 4.4495 and fid[("GAN", "100", "0.9")] == 18.52
+    ls = [r for r in paper_rows("fig2_ls") if r["Dataset"] == "cityscapes" and r["Paired samples"] == "100"]
+    assert {r["Model"]: float(r["LS"]) for r in ls} == {"GAN": 0.054, "GAN big": 0.037, "FactorGAN": 0.155}
+
+
+FIGURES = [fig1_paired_mnist, fig2_image_pairs, fig4_image2image, fig6_audio_separation]
+
+
+@pytest.mark.parametrize("module", FIGURES)
+@pytest.mark.parametrize("with_runs", [True, False])
+def test_each_figure_draws_a_png(module, with_runs, fake_out, tmp_path):
+    out = fake_out if with_runs else tmp_path / "empty"
+    target = tmp_path / "fig" / module.__name__.split(".")[-1]
+    assert module.main(["--out_path", str(out), "--output", str(target)]) == 0
+    assert target.with_suffix(".png").stat().st_size > 10000
+    assert target.with_suffix(".pdf").is_file()
+
+
+def test_sweep_dry_run_lists_the_grid_and_skips_finished_runs(tmp_path, capsys):
+    args = ["fig1", "--out_path", str(tmp_path), "--budget", "0.05", "--paired", "10", "100", "--lambdas", "0.9",
+            "--dry_run"]
+    assert sweep.main(args) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "6 runs in the grid, 0 finished, 6 to run"
+    commands = lines[1:]
+    assert len(commands) == 6 and all("PairedMNIST.py" in c and "--resume" in c for c in commands)
+    assert all("--epochs 2 --epoch_iter 5000" in c for c in commands)
+    assert sum("--use_real_dep_disc 0" in c for c in commands) == 2
+    _run(tmp_path, "PairedMNIST", "FactorGAN_100_0.9_b0.05_s1337", {})
+    assert sweep.main(args) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "6 runs in the grid, 1 finished, 5 to run"
+    assert not any("FactorGAN_100_0.9_b0.05_s1337" in c for c in lines[1:])
+
+
+def test_sweep_runs_the_grid_and_draws_the_figure(mnist_root, tmp_path):
+    args = ["fig1", "--out_path", str(tmp_path), "--budget", "0.00001", "--paired", "5", "--lambdas", "0.9",
+            "--models", "GAN", "FactorGAN", "--jobs", "2",
+            "--extra", "--data_root", str(mnist_root), "--cache_dir", str(tmp_path / "cache"),
+            "--eval_samples", "50", "--batchSize", "4"]
+    assert sweep.main(args) == 0
+    rows = collect(tmp_path, "PairedMNIST")
+    assert sorted(r["model"] for r in rows) == ["FactorGAN", "GAN"]
+    assert (tmp_path / "figures" / "fig1.png").stat().st_size > 10000
