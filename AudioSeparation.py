@@ -34,7 +34,7 @@ from training.data import ConditionalInput, SnippetPool
 from training.discriminator import FactorisedDiscriminator
 from training.factorisation import Factorisation
 from training.loop import GANSetup, assign_pools
-from training.options import UserError, cache_dir, int01, model_name
+from training.options import UserError, cache_dir, int01, model_name, paired_count
 from training.runner import Experiment, Run, append_csv, main
 
 SNIPPET, SNIPPET_HOP = 128, 64
@@ -75,13 +75,7 @@ class AudioSeparation(Experiment):
     def build(self, opts: argparse.Namespace, device: torch.device) -> tuple[GANSetup, dict[str, Any]]:
         musdb, cache = self._paths(opts)
         songs = load_subset(musdb, "train", bool(opts.is_wav), settings(opts), cache, progress=not opts.no_progress)
-        if opts.num_joint_songs < 1:
-            raise UserError(f"--num_joint_songs must be at least 1, got {opts.num_joint_songs}")
-        n_paired = min(opts.num_joint_songs, len(songs))
-        if n_paired < opts.num_joint_songs:
-            print(f"warning: --num_joint_songs {opts.num_joint_songs} > {len(songs)} training songs; "
-                  "using all of them as pairs", file=sys.stderr)
-        opts.num_joint_songs = n_paired  # results and config.json state the count actually used
+        n_paired = paired_count(opts, "num_joint_songs", len(songs), "training songs")
         order = torch.randperm(len(songs), generator=torch.Generator().manual_seed(opts.seed)).tolist()
         paired = sorted(order[:n_paired])
         all_songs = snippets(songs, range(len(songs)), device)

@@ -24,7 +24,7 @@ from training.data import ConditionalInput, TensorPool, as_float
 from training.discriminator import FactorisedDiscriminator
 from training.factorisation import Factorisation
 from training.loop import GANSetup, assign_pools
-from training.options import UserError, cache_dir, model_name
+from training.options import UserError, cache_dir, model_name, paired_count
 from training.runner import Experiment, Run, append_csv, main
 
 PHOTO, MAP = 3, 3
@@ -56,19 +56,12 @@ class Image2Image(Experiment):
         return f"{model_name(opts)}_{opts.num_joint_samples}joint"
 
     def build(self, opts: argparse.Namespace, device: torch.device) -> tuple[GANSetup, dict[str, Any]]:
-        if opts.loadSize % 16 or opts.loadSize < 16 or opts.loadSize & (opts.loadSize - 1):
+        if opts.loadSize < 16 or opts.loadSize & (opts.loadSize - 1):
             raise UserError(f"--loadSize {opts.loadSize} does not fit the U-Net and discriminators: "
                             "use a power of two from 16, e.g. 64, 128 or 256")
         images, names = load_split(opts.data_root, "cityscapes", "train", opts.loadSize, cache_dir(opts),
                                    progress=not opts.no_progress)
-        n_paired = opts.num_joint_samples
-        if n_paired < 1:
-            raise UserError(f"--num_joint_samples must be at least 1, got {n_paired}")
-        if n_paired > len(images):
-            print(f"warning: --num_joint_samples {n_paired} > {len(images)} training pairs; "
-                  "using all of them as pairs", file=sys.stderr)
-            n_paired = len(images)
-        opts.num_joint_samples = n_paired  # results and config.json state the count actually used
+        n_paired = paired_count(opts, "num_joint_samples", len(images), "training pairs")
         images = images.to(device)
         self.train_maps = images[:, PHOTO:]  # for the photo-blind baselines
         setup = build_gan(opts, device, images, n_paired)

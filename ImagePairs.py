@@ -23,7 +23,7 @@ from training.data import NoiseInput, TensorPool
 from training.discriminator import FactorisedDiscriminator
 from training.factorisation import Factorisation
 from training.loop import GANSetup, assign_pools
-from training.options import UserError, cache_dir, int01, model_name
+from training.options import UserError, cache_dir, int01, model_name, paired_count
 from training.runner import Experiment, Run, append_csv, main
 
 # The two documented settings; results name the one that produced them.
@@ -72,14 +72,7 @@ class ImagePairs(Experiment):
                             "use a power of two from 8, e.g. 32, 64 or 128")
         images, names = load_split(opts.data_root, opts.dataset, "train", opts.loadSize,
                                    cache_dir(opts), progress=not opts.no_progress)
-        n_paired = opts.num_joint_samples
-        if n_paired < 1:
-            raise UserError(f"--num_joint_samples must be at least 1, got {n_paired}")
-        if n_paired > len(images):
-            print(f"warning: --num_joint_samples {n_paired} > {len(images)} training images; "
-                  "using all of them as pairs", file=sys.stderr)
-            n_paired = len(images)
-        opts.num_joint_samples = n_paired  # results and config.json state the count actually used
+        n_paired = paired_count(opts, "num_joint_samples", len(images), "training images")
         images = images.to(device)
         setup = build_gan(opts, device, CHANNELS[opts.dataset], paired=TensorPool(images[:n_paired]),
                           marginal=TensorPool(images))

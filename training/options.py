@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -119,6 +120,19 @@ def check_options(opts: argparse.Namespace) -> None:
             raise UserError(f"--{name} must be at least 1, got {getattr(opts, name)}")
     if opts.threads is not None and opts.threads < 1:
         raise UserError(f"--threads must be at least 1, got {opts.threads}")
+
+
+def paired_count(opts: argparse.Namespace, flag: str, available: int, unit: str) -> int:
+    """How many paired samples to use: opts.<flag>, at most `available` (with a
+    warning). The count used is written back to opts, so that config.json and
+    the results state it."""
+    requested = getattr(opts, flag)
+    if requested < 1:
+        raise UserError(f"--{flag} must be at least 1, got {requested}")
+    if requested > available:
+        print(f"warning: --{flag} {requested} > {available} {unit}; using all of them as pairs", file=sys.stderr)
+    setattr(opts, flag, min(requested, available))
+    return getattr(opts, flag)
 
 
 def cache_dir(opts: argparse.Namespace) -> Path:
