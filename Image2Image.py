@@ -19,15 +19,18 @@ from torchvision.utils import save_image
 from datasets.pix2pix import load_split
 from eval.cityscapes import mse, pixel_accuracy, prior_map
 from models.conv import ConvDiscriminator
+from models.cyclegan import CycleGenerator
 from models.unet import ConditionalGenerator, UNet
-from training.data import ConditionalInput, TensorPool, as_float
-from training.discriminator import FactorisedDiscriminator
+from training.data import ConditionalInput, TensorPool, UnpairedInput, as_float
+from training.discriminator import FactorisedDiscriminator, SeparateDiscriminators
 from training.factorisation import Factorisation
 from training.loop import GANSetup, assign_pools
+from training.losses import CycleConsistency, Identity, PairedL1
 from training.options import UserError, cache_dir, model_name, paired_count
 from training.runner import Experiment, Run, append_csv, main
 
 PHOTO, MAP = 3, 3
+BASELINES = {"cyclegan": "CycleGAN", "pix2pix": "pix2pix"}
 PROTOCOLS = {
     "paper": {"loadSize": 128, "generator_channels": 32, "batchSize": 25, "steps": 200000},
     "cpu": {"loadSize": 64, "generator_channels": 16, "batchSize": 16, "steps": 2000},
@@ -51,9 +54,18 @@ class Image2Image(Experiment):
         g.add_argument("--generator_channels", type=int, default=32, help="U-Net width (ngf)")
         g.add_argument("--disc_channels", type=int, default=32, help="first-layer channels of each discriminator")
         g.add_argument("--num_examples", type=int, default=100, help="validation examples in the sample grid")
+        g.add_argument("--model", choices=list(BASELINES), default=None,
+                       help="train a baseline instead of GAN/FactorGAN: CycleGAN (no pairs) or pix2pix (pairs only)")
+        g.add_argument("--cycle_weight", type=float, default=10.0, help="CycleGAN: cycle-consistency L1 weight")
+        g.add_argument("--identity_weight", type=float, default=0.5,
+                       help="CycleGAN: identity L1 weight, relative to --cycle_weight")
+        g.add_argument("--l1_weight", type=float, default=100.0, help="pix2pix: L1 weight")
+
+    def model(self, opts: argparse.Namespace) -> str:
+        return BASELINES[opts.model] if opts.model else model_name(opts)
 
     def default_name(self, opts: argparse.Namespace) -> str:
-        return f"{model_name(opts)}_{opts.num_joint_samples}joint"
+        return f"{self.model(opts)}_{opts.num_joint_samples}joint"
 
     def build(self, opts: argparse.Namespace, device: torch.device) -> tuple[GANSetup, dict[str, Any]]:
         if opts.loadSize < 16 or opts.loadSize & (opts.loadSize - 1):
@@ -74,7 +86,8 @@ class Image2Image(Experiment):
                             progress=not opts.no_progress)
         rng = torch.Generator(device=device).manual_seed(opts.seed + 1)
         predictor = Predictor(setup.generator, opts.nz, rng)
-        scores = {model_name(opts): score(predictor, val, device)}
+        model = self.model(opts)
+        scores = {model: score(predictor, val, device)}
         prior, mean_map = prior_map(self.train_maps), as_float(self.train_maps).mean(0)
         scores["prior (photo-blind)"] = score(ConstantMap(prior), val, device)
         scores["mean map (photo-blind)"] = score(ConstantMap(mean_map), val, device)
@@ -83,18 +96,32 @@ class Image2Image(Experiment):
                 for model, s in scores.items() for metric, v in (("MSE", s["mse"]), ("Accuracy", s["accuracy"]))]
         append_csv(run.path.parent / "Image2Image_Cityscapes.csv", ["Paired samples", "Perf", "Model", "Metric"],
                    rows, delimiter=",")
-        ours = scores.pop(model_name(opts))
-        return {"model": model_name(opts), "num_joint_samples": opts.num_joint_samples,
+        ours = scores.pop(model)
+        return {"model": model, "num_joint_samples": opts.num_joint_samples,
                 "protocol": protocol(opts), **ours, "baselines": scores}
 
 
 def build_gan(opts: argparse.Namespace, device: torch.device, images: Tensor, n_paired: int) -> GANSetup:
     """FactorGAN: a marginal discriminator on all training maps, D_P on paired
     (photo, map), D_Q on (photo, prediction); the generator's photos come from
-    all training images. GAN: one joint discriminator and photos, both paired only."""
+    all training images. GAN: one joint discriminator and photos, both paired
+    only; pix2pix adds an L1 loss to the true maps. CycleGAN: photo and map
+    discriminators and translators both ways, on all images, no pairs."""
     size, width = opts.loadSize, opts.disc_channels
     factorisation = Factorisation([("photo", PHOTO), ("map", MAP)], dim=1)
-    if opts.factorGAN:
+    paired, everything = TensorPool(images[:n_paired]), TensorPool(images)
+
+    def unet() -> UNet:
+        return UNet(PHOTO, MAP, opts.nz, size, size, opts.generator_channels)
+
+    if opts.model == "cyclegan":
+        disc = SeparateDiscriminators(factorisation, {"photo": ConvDiscriminator(PHOTO, size, width),
+                                                      "map": ConvDiscriminator(MAP, size, width)})
+        return GANSetup(CycleGenerator(unet(), unet()).to(device), disc.to(device),
+                        UnpairedInput(TensorPool(images[:, :PHOTO]), TensorPool(images[:, PHOTO:]), opts.nz),
+                        assign_pools(disc, paired, everything),
+                        [CycleConsistency(PHOTO, opts.cycle_weight), Identity(opts.identity_weight * opts.cycle_weight)])
+    if opts.factorGAN and opts.model is None:
         disc = FactorisedDiscriminator(
             factorisation, {"map": ConvDiscriminator(MAP, size, width)},
             dep_p=ConvDiscriminator(PHOTO + MAP, size, width, bool(opts.lipschitz_p)) if opts.use_real_dep_disc else None,
@@ -104,9 +131,9 @@ def build_gan(opts: argparse.Namespace, device: torch.device, images: Tensor, n_
     else:
         disc = FactorisedDiscriminator.joint(factorisation, ConvDiscriminator(PHOTO + MAP, size, width))
         photos = images[:n_paired, :PHOTO]
-    generator = ConditionalGenerator(UNet(PHOTO, MAP, opts.nz, size, size, opts.generator_channels))
-    pools = assign_pools(disc, paired=TensorPool(images[:n_paired]), marginal=TensorPool(images))
-    return GANSetup(generator.to(device), disc.to(device), ConditionalInput(TensorPool(photos), opts.nz), pools)
+    extra = [PairedL1(paired, PHOTO, opts.nz, opts.l1_weight)] if opts.model == "pix2pix" else []
+    return GANSetup(ConditionalGenerator(unet()).to(device), disc.to(device),
+                    ConditionalInput(TensorPool(photos), opts.nz), assign_pools(disc, paired, everything), extra)
 
 
 class Predictor:
@@ -118,7 +145,7 @@ class Predictor:
     @torch.no_grad()
     def __call__(self, photos: Tensor) -> Tensor:
         z = torch.rand(photos.shape[0], self.nz, generator=self.rng, device=photos.device) * 2 - 1
-        return self.generator(photos, z)[:, PHOTO:]
+        return self.generator.predictor(photos, z)
 
 
 class ConstantMap:

@@ -18,9 +18,10 @@ from datasets.pix2pix import CHANNELS, load_split
 from eval.ls import ls_distance
 from eval.sampling import FreshSamples, generate
 from eval.visualise import save_pairs
+from models.cogan import CoupledGenerator, coupled_discriminators
 from models.conv import ConvDiscriminator, ConvGenerator
 from training.data import NoiseInput, TensorPool
-from training.discriminator import FactorisedDiscriminator
+from training.discriminator import FactorisedDiscriminator, SeparateDiscriminators
 from training.factorisation import Factorisation
 from training.loop import GANSetup, assign_pools
 from training.options import UserError, cache_dir, int01, model_name, paired_count
@@ -59,8 +60,13 @@ class ImagePairs(Experiment):
         g.add_argument("--ls_channels", type=int, default=16, help="LS metric: discriminator width")
         g.add_argument("--ls_epochs", type=int, default=40, help="LS metric: training epochs per run")
         g.add_argument("--num_generated", type=int, default=1000, help="generated pairs saved as images")
+        g.add_argument("--model", choices=["cogan"], default=None,
+                       help="train the CoGAN baseline (coupled generators and discriminators, no pairs) "
+                            "instead of GAN/FactorGAN")
 
     def model(self, opts: argparse.Namespace) -> str:
+        if opts.model == "cogan":
+            return "CoGAN"
         return "GAN big" if opts.big_disc and not opts.factorGAN else model_name(opts)
 
     def default_name(self, opts: argparse.Namespace) -> str:
@@ -113,11 +119,17 @@ class ImagePairs(Experiment):
 def build_gan(opts: argparse.Namespace, device: torch.device, channels: tuple[int, int],
               paired: TensorPool, marginal: TensorPool) -> GANSetup:
     """GAN: one joint conv discriminator on pairs. FactorGAN: one per image
-    (all training images) plus D_P (unless --use_real_dep_disc 0) and D_Q."""
+    (all training images) plus D_P (unless --use_real_dep_disc 0) and D_Q.
+    CoGAN: coupled generators and discriminators, one per image, no pairs."""
     a, b = channels
     size, width = opts.loadSize, opts.disc_channels
     factorisation = Factorisation([("A", a), ("B", b)], dim=1)
-    if opts.factorGAN:
+    generator: torch.nn.Module = ConvGenerator(opts.nz, a + b, size, opts.generator_channels)
+    if opts.model == "cogan":
+        disc_a, disc_b = coupled_discriminators(a, b, size, width)
+        disc = SeparateDiscriminators(factorisation, {"A": disc_a, "B": disc_b})
+        generator = CoupledGenerator(opts.nz, a, b, size, opts.generator_channels)
+    elif opts.factorGAN:
         disc = FactorisedDiscriminator(
             factorisation,
             {"A": ConvDiscriminator(a, size, width), "B": ConvDiscriminator(b, size, width)},
@@ -127,7 +139,6 @@ def build_gan(opts: argparse.Namespace, device: torch.device, channels: tuple[in
     else:
         disc = FactorisedDiscriminator.joint(
             factorisation, ConvDiscriminator(a + b, size, width * (2 if opts.big_disc else 1)))
-    generator = ConvGenerator(opts.nz, a + b, size, opts.generator_channels)
     return GANSetup(generator.to(device), disc.to(device), NoiseInput(opts.nz), assign_pools(disc, paired, marginal))
 
 

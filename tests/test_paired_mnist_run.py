@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import training.loop
+import training.discriminator
 from PairedMNIST import PairedMNIST
 from training.runner import main
 
@@ -138,7 +138,7 @@ def test_existing_run_is_never_overwritten(mnist_root, tmp_path, capsys):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(mnist_root, tmp_path, capsys, monkeypatch):
-    real_loss = training.loop.generator_loss
+    real_loss = training.discriminator.generator_loss
     calls = {"n": 0}
 
     def poisoned(logit, objective):
@@ -146,7 +146,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(mnist_root, tmp_path, cap
         loss = real_loss(logit, objective)
         return loss * float("nan") if calls["n"] > 4 else loss
 
-    monkeypatch.setattr(training.loop, "generator_loss", poisoned)
+    monkeypatch.setattr(training.discriminator, "generator_loss", poisoned)
     msg = _error(capsys, _args(mnist_root, tmp_path, "--experiment_name", "nan", "--checkpoint_every", "2"))
     assert "diverged" in msg
     last = _weights(tmp_path / "PairedMNIST" / "nan" / "checkpoints" / "last.pt")

@@ -86,3 +86,15 @@ class ConditionalInput:
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, ...]:
         """-> (cond, z) with cond: (batch_size, ...) float, z: (batch_size, nz)."""
         return (self.pool.sample(batch_size, generator), *self.noise.sample(batch_size, generator))
+
+
+class UnpairedInput:
+    """Generator input for CycleGAN: (a, b, z) with a and b drawn independently
+    from their own pools (no pairs), z ~ U(-1, 1)^nz."""
+
+    def __init__(self, pool_a: TensorPool, pool_b: TensorPool, nz: int) -> None:
+        self.pool_a, self.pool_b, self.noise = pool_a, pool_b, NoiseInput(nz)
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, ...]:
+        return (self.pool_a.sample(batch_size, generator), self.pool_b.sample(batch_size, generator),
+                *self.noise.sample(batch_size, generator))

@@ -52,6 +52,16 @@ def bce_real_fake(disc: nn.Module, real: Tensor, fake: Tensor) -> SubLoss:
     return SubLoss(loss, correct.detach())
 
 
+def generator_loss(logit: Tensor, objective: str) -> Tensor:
+    """logit: (B,) combined logits of generated samples -> scalar loss."""
+    if objective == "JSD":  # non-saturating: -log sigmoid(logit)
+        return F.softplus(-logit).mean()
+    if objective == "KL":  # logit estimates log p/q
+        return -logit.mean()
+    raise ValueError(f"unknown objective {objective!r}")
+
+
+
 class FactorisedDiscriminator(nn.Module):
     """Marginal discriminators plus an optional p/q-dependency pair.
 
@@ -146,6 +156,12 @@ class FactorisedDiscriminator(nn.Module):
             out[Q_DEP] = bce_real_fake(self.dep_q, gen, f.shuffle(gen, generator))
         return out
 
+    def generator_loss(self, x: Tensor, objective: str) -> tuple[Tensor, dict[str, Tensor]]:
+        """The generator's adversarial loss on generated x (B, ...): the
+        objective applied to the combined logit, as for a normal GAN."""
+        logit = self(x)
+        return generator_loss(logit, objective), {"G/combined_prob_fake": torch.sigmoid(logit.detach()).mean()}
+
     def forward(self, x: Tensor) -> Tensor:
         """Combined logit (paper App. A.4): sum_i D_i(x_i) + D_P(x) - D_Q(x).
 
@@ -158,3 +174,18 @@ class FactorisedDiscriminator(nn.Module):
         if self.dep_q is not None:
             logit = logit - self.dep_q(x)
         return logit
+
+
+class SeparateDiscriminators(FactorisedDiscriminator):
+    """Discriminators that are not combined (CoGAN, CycleGAN): each judges its
+    parts, and the generator's loss is the sum of the adversarial losses."""
+
+    def __init__(self, factorisation: Factorisation, discs: Mapping[str, nn.Module],
+                 parts: Mapping[str, Sequence[str]] | None = None) -> None:
+        super().__init__(factorisation, discs, parts)
+
+    def generator_loss(self, x: Tensor, objective: str) -> tuple[Tensor, dict[str, Tensor]]:
+        f = self.factorisation
+        losses = {name: generator_loss(disc(f.take(x, self.parts[name])), objective)
+                  for name, disc in self.marginals.items()}
+        return torch.stack(list(losses.values())).sum(), {f"G/{n}/adversarial": v.detach() for n, v in losses.items()}

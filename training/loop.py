@@ -10,11 +10,10 @@ from __future__ import annotations
 import contextlib
 import signal
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
@@ -26,6 +25,14 @@ class GeneratorInput(Protocol):
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, ...]: ...
 
 
+class GeneratorLossTerm(Protocol):
+    """A loss on the generator besides the adversarial one; a small object
+    with one call shape (the generator, its inputs and outputs, the RNG)."""
+
+    def __call__(self, generator: nn.Module, inputs: tuple[Tensor, ...], fake: Tensor,
+                 rng: torch.Generator) -> Tensor: ...
+
+
 @dataclass
 class GANSetup:
     """Everything the loop trains, and the data it trains on."""
@@ -34,6 +41,8 @@ class GANSetup:
     discriminator: FactorisedDiscriminator
     inputs: GeneratorInput  # draws the generator's inputs
     pools: dict[str, TensorPool]  # sub-discriminator name -> real joint samples
+    # further generator loss terms: term(generator, inputs, fake, rng) -> scalar
+    extra_losses: list[GeneratorLossTerm] = field(default_factory=list)
 
 
 def assign_pools(discriminator: FactorisedDiscriminator, paired: TensorPool,
@@ -104,8 +113,9 @@ def make_optimizers(setup: GANSetup, lr: float, beta1: float, l2: float) -> tupl
     losses share no parameters, so this equals one optimiser each). L2 weight
     decay applies to the discriminators except D_P, as the reference's help says."""
     subs = setup.discriminator.sub_discriminators()
-    decayed = [p for name, d in subs.items() if name != P_DEP for p in d.parameters()]
     plain = list(subs[P_DEP].parameters()) if P_DEP in subs else []
+    # dict.fromkeys: parameters shared by several sub-discriminators (CoGAN) appear once
+    decayed = list(dict.fromkeys(p for name, d in subs.items() if name != P_DEP for p in d.parameters()))
     # fused: one kernel per update on CPU and GPU (20% faster than foreach on CPU here)
     kw = {"lr": lr, "betas": (beta1, 0.999), "fused": True}
     opt_g = torch.optim.Adam(setup.generator.parameters(), **kw)
@@ -113,15 +123,6 @@ def make_optimizers(setup: GANSetup, lr: float, beta1: float, l2: float) -> tupl
     if plain:
         groups.append({"params": plain, "weight_decay": 0.0})
     return opt_g, torch.optim.Adam(groups, **kw)
-
-
-def generator_loss(logit: Tensor, objective: str) -> Tensor:
-    """logit: (B,) combined logits of generated samples -> scalar loss."""
-    if objective == "JSD":  # non-saturating: -log sigmoid(logit)
-        return F.softplus(-logit).mean()
-    if objective == "KL":  # logit estimates log p/q
-        return -logit.mean()
-    raise ValueError(f"unknown objective {objective!r}")
 
 
 @contextlib.contextmanager
@@ -164,14 +165,18 @@ def discriminator_round(state: TrainState, cfg: LoopConfig) -> dict[str, Tensor]
 
 def generator_step(state: TrainState, cfg: LoopConfig) -> dict[str, Tensor]:
     s = state.setup
-    fake = s.generator(*s.inputs.sample(cfg.batch_size, state.rng))
+    inputs = s.inputs.sample(cfg.batch_size, state.rng)
+    fake = s.generator(*inputs)
     with frozen(s.discriminator):
-        logit = s.discriminator(fake)
-    loss = generator_loss(logit, cfg.objective)
+        loss, stats = s.discriminator.generator_loss(fake, cfg.objective)
+    for term in s.extra_losses:  # e.g. pix2pix's L1, CycleGAN's cycle consistency
+        value = term(s.generator, inputs, fake, state.rng)
+        stats[f"G/{type(term).__name__}"] = value.detach()
+        loss = loss + value
     state.opt_g.zero_grad(set_to_none=True)
     loss.backward()
     state.opt_g.step()
-    return {"G/loss": loss.detach(), "G/combined_prob_fake": torch.sigmoid(logit.detach()).mean()}
+    return {"G/loss": loss.detach(), **stats}
 
 
 def train_step(state: TrainState, cfg: LoopConfig) -> dict[str, Tensor]:
