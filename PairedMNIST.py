@@ -79,7 +79,7 @@ class PairedMNIST(Experiment):
         model = model_name(opts)
         row = [opts.num_joint_samples, opts.mnist_same_digit_prob]
         tag = opts.experiment_name if opts.eval_model == "G" else f"{opts.experiment_name}@{opts.eval_model}"
-        out = Path(opts.out_path) / self.task
+        out = run.path.parent
         append_csv(out / "results_FID.csv", ["Paired samples", "Lambda", "FID", "Model", "Experiment"],
                    [[*row, round(scores["fid"], 4), model, tag]])
         append_csv(out / "results_Diff.csv", ["Paired samples", "Lambda", "Diff", "Model", "Experiment"],

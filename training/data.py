@@ -6,8 +6,17 @@ memory, so a batch is one random index draw and one gather.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 from torch import Tensor
+
+
+class Pool(Protocol):
+    """Anything that draws batches of real data: sample(B, rng) -> (B, ...) float."""
+
+    def __len__(self) -> int: ...
+    def sample(self, batch_size: int, generator: torch.Generator) -> Tensor: ...
 
 
 class TensorPool:
@@ -24,9 +33,6 @@ class TensorPool:
 
     def __len__(self) -> int:
         return self.data.shape[0]
-
-    def to(self, device: torch.device) -> TensorPool:
-        return TensorPool(self.data.to(device))
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Tensor:
         """(batch_size, ...) float samples, drawn with replacement, so that a
@@ -80,7 +86,7 @@ class ConditionalInput:
     """Generator input for prediction tasks: (cond, z), cond drawn from a pool
     of inputs (e.g. photos), z ~ U(-1, 1)^nz."""
 
-    def __init__(self, pool: TensorPool, nz: int) -> None:
+    def __init__(self, pool: Pool, nz: int) -> None:
         self.pool, self.noise = pool, NoiseInput(nz)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, ...]:
@@ -92,7 +98,7 @@ class UnpairedInput:
     """Generator input for CycleGAN: (a, b, z) with a and b drawn independently
     from their own pools (no pairs), z ~ U(-1, 1)^nz."""
 
-    def __init__(self, pool_a: TensorPool, pool_b: TensorPool, nz: int) -> None:
+    def __init__(self, pool_a: Pool, pool_b: Pool, nz: int) -> None:
         self.pool_a, self.pool_b, self.noise = pool_a, pool_b, NoiseInput(nz)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, ...]:

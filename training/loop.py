@@ -1,13 +1,15 @@
 """The one GAN training loop, shared by GAN, FactorGAN and their variants.
 
 Per generator update (paper Sec. 4): ``disc_iter`` rounds in which every
-sub-discriminator is updated once, then one generator step on the combined
-logit of the factorised discriminator.
+sub-discriminator is updated once, then one generator step on the
+discriminator's generator loss (for GAN and FactorGAN: the combined logit)
+plus any extra loss terms of a baseline (pix2pix's L1, CycleGAN's cycles).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -17,7 +19,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from training.data import TensorPool
+from training.data import Pool
 from training.discriminator import P_DEP, FactorisedDiscriminator
 
 
@@ -40,13 +42,12 @@ class GANSetup:
     generator: nn.Module  # generator(*inputs) -> (B, ...) joint samples
     discriminator: FactorisedDiscriminator
     inputs: GeneratorInput  # draws the generator's inputs
-    pools: dict[str, TensorPool]  # sub-discriminator name -> real joint samples
+    pools: dict[str, Pool]  # sub-discriminator name -> real joint samples
     # further generator loss terms: term(generator, inputs, fake, rng) -> scalar
     extra_losses: list[GeneratorLossTerm] = field(default_factory=list)
 
 
-def assign_pools(discriminator: FactorisedDiscriminator, paired: TensorPool,
-                 marginal: TensorPool) -> dict[str, TensorPool]:
+def assign_pools(discriminator: FactorisedDiscriminator, paired: Pool, marginal: Pool) -> dict[str, Pool]:
     """Real data for each sub-discriminator: the paired pool where full joint
     observations are needed (D_P, a GAN's joint discriminator), else the
     marginal pool (every sample, whose parts are used separately)."""
@@ -109,9 +110,10 @@ class TrainingDiverged(RuntimeError):
 
 
 def make_optimizers(setup: GANSetup, lr: float, beta1: float, l2: float) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
-    """Adam for the generator and one Adam over all sub-discriminators (their
-    losses share no parameters, so this equals one optimiser each). L2 weight
-    decay applies to the discriminators except D_P, as the reference's help says."""
+    """Adam for the generator and one Adam over all sub-discriminators (Adam is
+    per parameter, so this equals one optimiser each, and one backward pass
+    serves all). L2 weight decay applies to the discriminators except D_P, as
+    the reference's help says."""
     subs = setup.discriminator.sub_discriminators()
     plain = list(subs[P_DEP].parameters()) if P_DEP in subs else []
     # dict.fromkeys: parameters shared by several sub-discriminators (CoGAN) appear once
@@ -213,7 +215,7 @@ class _StopRequest:
 
 def _finite_means(sums: dict[str, Tensor], count: int, step: int) -> dict[str, float]:
     means = {k: v.item() / count for k, v in sums.items()}
-    bad = [k for k, v in means.items() if not torch.isfinite(torch.tensor(v))]
+    bad = [k for k, v in means.items() if not math.isfinite(v)]
     if bad:
         raise TrainingDiverged(f"non-finite {', '.join(bad)} before step {step}")
     return means

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from training.data import TensorPool
+from training.data import Pool
 
 
 class PairedL1:
@@ -18,7 +18,7 @@ class PairedL1:
     pool: paired samples (N, Ci + Co, ...), input channels first.
     """
 
-    def __init__(self, pool: TensorPool, input_channels: int, nz: int, weight: float = 100.0) -> None:
+    def __init__(self, pool: Pool, input_channels: int, nz: int, weight: float = 100.0) -> None:
         self.pool, self.input_channels, self.nz, self.weight = pool, input_channels, nz, weight
 
     def __call__(self, generator: nn.Module, inputs: tuple[Tensor, ...], fake: Tensor,
