@@ -1,0 +1,110 @@
+"""ImagePairs and Image2Image (with their baselines): training throughput, and
+the time of one LS-metric run.
+
+Random images stand in for the data (speed does not depend on pixel values).
+Sizes: the paper's and the CPU protocol's of each experiment.
+
+    python -m bench.image_speed --threads 1
+    python -m bench.image_speed --threads 1 --experiments ImagePairs --sizes cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+import torch
+
+import Image2Image
+import ImagePairs
+from bench.common import (
+    common_args,
+    device_of,
+    interleaved_update_rates,
+    make_state,
+    parse_opts,
+    peak_memory_mib,
+    summary,
+)
+from eval.ls import ls_distance
+from eval.sampling import FreshSamples
+from models.conv import ConvDiscriminator
+from training.data import TensorPool
+from training.loop import LoopConfig
+
+SIZES = {
+    "ImagePairs": {"paper": ["--generator_channels", "64", "--disc_channels", "32"],
+                   "cpu": ["--generator_channels", "32", "--disc_channels", "16"]},
+    "Image2Image": {"paper": ["--loadSize", "128", "--generator_channels", "32", "--batchSize", "25"],
+                    "cpu": ["--loadSize", "64", "--generator_channels", "16", "--batchSize", "16"]},
+}
+MODELS = {
+    "ImagePairs": {"GAN": ["--factorGAN", "0"], "GAN big": ["--factorGAN", "0", "--big_disc", "1"],
+                   "FactorGAN": ["--factorGAN", "1"], "CoGAN": ["--model", "cogan"]},
+    "Image2Image": {"GAN": ["--factorGAN", "0"], "FactorGAN": ["--factorGAN", "1"],
+                    "CycleGAN": ["--model", "cyclegan"], "pix2pix": ["--model", "pix2pix"]},
+}
+
+
+def build(experiment: str, flags: list[str], device: torch.device):
+    module = ImagePairs if experiment == "ImagePairs" else Image2Image
+    opts = parse_opts(getattr(module, experiment)().add_options, flags)
+    size = opts.loadSize
+    torch.manual_seed(0)
+    if experiment == "ImagePairs":
+        channels = (1, 3)  # edges2shoes
+        images = TensorPool(torch.randint(0, 256, (1000, 4, size, size), dtype=torch.uint8, device=device))
+        setup = module.build_gan(opts, device, channels, paired=images, marginal=images)
+    else:
+        images = torch.randint(0, 256, (500, 6, size, size), dtype=torch.uint8, device=device)
+        setup = module.build_gan(opts, device, images, n_paired=100)
+    return setup, opts
+
+
+def ls_run_seconds(setup, opts, device: torch.device, val: int = 200) -> float:
+    """One LS run (40 epochs on 80 % of `val` random images, batch 25)."""
+    data = torch.randint(0, 256, (val, 4, opts.loadSize, opts.loadSize), dtype=torch.uint8, device=device)
+    n_train = int(0.8 * val)
+    rng = torch.Generator(device=device).manual_seed(0)
+    fakes = FreshSamples(setup.generator.eval(), setup.inputs, rng)
+    start = time.perf_counter()
+    ls_distance(lambda: ConvDiscriminator(4, opts.loadSize, opts.ls_channels, spectral_norm=False).to(device),
+                data[:n_train], data[n_train:], fakes, rng, epochs=opts.ls_epochs)
+    return time.perf_counter() - start
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common_args(p, warmup=1, steps=3, rounds=3)
+    p.add_argument("--experiments", nargs="+", default=list(SIZES), choices=list(SIZES))
+    p.add_argument("--sizes", nargs="+", default=["paper", "cpu"], choices=["paper", "cpu"])
+    p.add_argument("--ls", action="store_true", help="also time one LS run (ImagePairs, CPU size)")
+    args = p.parse_args(argv)
+    device = device_of(args)
+    states, opts_of = {}, {}
+    for experiment in args.experiments:
+        for size in args.sizes:
+            for model, flags in MODELS[experiment].items():
+                setup, opts = build(experiment, [*flags, *SIZES[experiment][size]], device)
+                states[(experiment, size, model)] = (make_state(setup, opts, device),
+                                                     LoopConfig(batch_size=opts.batchSize))
+                opts_of[(experiment, size, model)] = opts
+    rates = interleaved_update_rates(states, args.warmup, args.steps, args.rounds, device)
+    for key, (_, cfg) in states.items():
+        experiment, size, model = key
+        print(json.dumps({"bench": experiment, "model": model, "size": size, "device": device.type,
+                          "threads": torch.get_num_threads(), "batch": cfg.batch_size, **summary(rates[key]),
+                          "peak_memory_mib": round(peak_memory_mib(device), 1)}), flush=True)
+    if args.ls:
+        key = ("ImagePairs", "cpu", "FactorGAN")
+        setup, opts = build(*key[:1], [*MODELS["ImagePairs"]["FactorGAN"], *SIZES["ImagePairs"]["cpu"]], device)
+        print(json.dumps({"bench": "ImagePairs", "ls_run_seconds": round(ls_run_seconds(setup, opts, device), 1),
+                          "threads": torch.get_num_threads(), "device": device.type}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
