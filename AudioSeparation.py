@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
 
 from datasets.musdb_spectrograms import (
     STFTSettings,
@@ -26,6 +25,7 @@ from datasets.musdb_spectrograms import (
     stft,
     to_mono,
 )
+from eval.sampling import WithNoise
 from eval.separation import resynthesise, sdr, separate_spectrogram, summarise
 from models.conv import ConvDiscriminator
 from models.separator import MaskSeparator
@@ -91,7 +91,7 @@ class AudioSeparation(Experiment):
         musdb, _ = self._paths(opts)
         s, device = settings(opts), next(setup.generator.parameters()).device
         rng = torch.Generator(device=device).manual_seed(opts.seed + 1)
-        separate = Separate(setup.generator, opts.nz, rng)
+        separate = WithNoise(setup.generator, opts.nz, rng)  # (B, 1, F, T) mixtures -> (B, 2, F, T) sources
         scores: dict[str, dict[str, list[np.ndarray]]] = {"15s": {n: [] for n in SOURCE_NAMES},
                                                           "1s": {n: [] for n in SOURCE_NAMES}}
         for track in open_db(musdb, "test", bool(opts.is_wav)).tracks:
@@ -154,19 +154,7 @@ def build_gan(opts: argparse.Namespace, device: torch.device, paired: tuple[Snip
     return GANSetup(generator.to(device), disc.to(device), ConditionalInput(mixtures, opts.nz), pools)
 
 
-class Separate:
-    """(B, 1, F, T) normalised mixtures -> (B, 2, F, T) normalised sources, fresh noise."""
-
-    def __init__(self, generator: nn.Module, nz: int, rng: torch.Generator) -> None:
-        self.generator, self.nz, self.rng = generator, nz, rng
-
-    @torch.no_grad()
-    def __call__(self, mix: Tensor) -> Tensor:
-        z = torch.rand(mix.shape[0], self.nz, generator=self.rng, device=mix.device) * 2 - 1
-        return self.generator(mix, z)
-
-
-def separate_track(track: Any, separate: Separate, s: STFTSettings, iterations: int,
+def separate_track(track: Any, separate: WithNoise, s: STFTSettings, iterations: int,
                    device: torch.device) -> np.ndarray:
     """A whole musdb track -> (2, samples, 2) stereo estimates at the track's rate."""
     mono = torch.from_numpy(to_mono(track.audio, track.rate, s.sample_rate)).to(device)

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torchvision.utils import save_image
 
 from datasets.pix2pix import load_split
 from eval.cityscapes import mse, pixel_accuracy, prior_map
+from eval.sampling import WithNoise
 from models.conv import ConvDiscriminator
 from models.cyclegan import CycleGenerator
 from models.unet import ConditionalGenerator, UNet
@@ -85,7 +86,7 @@ class Image2Image(Experiment):
         val, _ = load_split(opts.data_root, "cityscapes", "val", opts.loadSize, cache_dir(opts),
                             progress=not opts.no_progress)
         rng = torch.Generator(device=device).manual_seed(opts.seed + 1)
-        predictor = Predictor(setup.generator, opts.nz, rng)
+        predictor = WithNoise(setup.generator.predictor, opts.nz, rng)  # photos -> maps
         model = self.model(opts)
         scores = {model: score(predictor, val, device)}
         prior, mean_map = prior_map(self.train_maps), as_float(self.train_maps).mean(0)
@@ -136,18 +137,6 @@ def build_gan(opts: argparse.Namespace, device: torch.device, images: Tensor, n_
                     ConditionalInput(TensorPool(photos), opts.nz), assign_pools(disc, paired, everything), extra)
 
 
-class Predictor:
-    """photos (B, 3, H, W) -> predicted maps (B, 3, H, W), with fresh noise."""
-
-    def __init__(self, generator: nn.Module, nz: int, rng: torch.Generator) -> None:
-        self.generator, self.nz, self.rng = generator, nz, rng
-
-    @torch.no_grad()
-    def __call__(self, photos: Tensor) -> Tensor:
-        z = torch.rand(photos.shape[0], self.nz, generator=self.rng, device=photos.device) * 2 - 1
-        return self.generator.predictor(photos, z)
-
-
 class ConstantMap:
     """A photo-blind predictor: the same map for every photo."""
 
@@ -170,7 +159,7 @@ def score(predict: Any, val: Tensor, device: torch.device, batch_size: int = 50)
     return {"accuracy": 100 * float(acc_all[~acc_all.isnan()].mean()), "mse": float(torch.cat(err).mean())}
 
 
-def save_examples(predict: Predictor, val: Tensor, path: Path) -> None:
+def save_examples(predict: WithNoise, val: Tensor, path: Path) -> None:
     """Grid of rows photo | prediction | ground truth."""
     path.parent.mkdir(parents=True, exist_ok=True)
     batch = as_float(val)

@@ -84,14 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--ls", action="store_true", help="also time one LS run (ImagePairs, CPU size)")
     args = p.parse_args(argv)
     device = device_of(args)
-    states, opts_of = {}, {}
+    states = {}
     for experiment in args.experiments:
         for size in args.sizes:
             for model, flags in MODELS[experiment].items():
                 setup, opts = build(experiment, [*flags, *SIZES[experiment][size]], device)
                 states[(experiment, size, model)] = (make_state(setup, opts, device),
                                                      LoopConfig(batch_size=opts.batchSize))
-                opts_of[(experiment, size, model)] = opts
     rates = interleaved_update_rates(states, args.warmup, args.steps, args.rounds, device)
     for key, (_, cfg) in states.items():
         experiment, size, model = key

@@ -24,3 +24,16 @@ class FreshSamples:
 
     def __call__(self, n: int) -> Tensor:
         return generate(self.generator, self.inputs, n, self.rng)
+
+
+class WithNoise:
+    """cond (B, ...) -> model(cond, z) with fresh z ~ U(-1, 1)^nz, no gradients:
+    a conditional generator used as a predictor."""
+
+    def __init__(self, model: nn.Module, nz: int, rng: torch.Generator) -> None:
+        self.model, self.nz, self.rng = model, nz, rng
+
+    @torch.no_grad()
+    def __call__(self, cond: Tensor) -> Tensor:
+        z = torch.rand(cond.shape[0], self.nz, generator=self.rng, device=cond.device) * 2 - 1
+        return self.model(cond, z)

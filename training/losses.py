@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from training.data import Pool
+from training.data import NoiseInput, Pool
 
 
 class PairedL1:
@@ -19,12 +19,12 @@ class PairedL1:
     """
 
     def __init__(self, pool: Pool, input_channels: int, nz: int, weight: float = 100.0) -> None:
-        self.pool, self.input_channels, self.nz, self.weight = pool, input_channels, nz, weight
+        self.pool, self.input_channels, self.noise, self.weight = pool, input_channels, NoiseInput(nz), weight
 
     def __call__(self, generator: nn.Module, inputs: tuple[Tensor, ...], fake: Tensor,
                  rng: torch.Generator) -> Tensor:
         batch = self.pool.sample(fake.shape[0], rng)
-        z = torch.rand(batch.shape[0], self.nz, generator=rng, device=batch.device) * 2 - 1
+        (z,) = self.noise.sample(batch.shape[0], rng)
         prediction = generator.predictor(batch[:, : self.input_channels], z)
         return self.weight * (prediction - batch[:, self.input_channels:]).abs().mean()
 
