@@ -152,3 +152,20 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(mnist_root, tmp_path, cap
     last = _weights(tmp_path / "PairedMNIST" / "nan" / "checkpoints" / "last.pt")
     assert last["step"] == 4
     assert all(torch.isfinite(t).all() for t in last["generator"].values())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without a GPU")
+def test_cuda_without_a_gpu_says_so(mnist_root, tmp_path, capsys):
+    msg = _error(capsys, _args(mnist_root, tmp_path, "--cuda"))
+    assert "--cuda" in msg and "no CUDA device" in msg
+
+
+def test_thread_count_is_recorded(mnist_root, tmp_path):
+    before = torch.get_num_threads()
+    try:
+        assert main(PairedMNIST(), _args(mnist_root, tmp_path, "--threads", "1", "--experiment_name", "t",
+                                         "--epochs", "1", "--epoch_iter", "1")) == 0
+    finally:
+        torch.set_num_threads(before)
+    config = json.loads((tmp_path / "PairedMNIST" / "t" / "config.json").read_text())
+    assert config["threads"] == 1 and config["torch_threads"] == 1
