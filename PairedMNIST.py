@@ -16,7 +16,7 @@ import torch
 from torchvision.utils import save_image
 
 from datasets.mnist_pairs import draw_lower_indices, load_mnist, make_pairs, split_digits
-from eval.mnist import load_or_train_classifier, paired_mnist_scores
+from eval.mnist import CLASSIFIER_FILE, load_or_train_classifier, paired_mnist_scores
 from eval.sampling import generate
 from models.mlp import MLPDiscriminator, MLPGenerator
 from training.data import NoiseInput, TensorPool
@@ -65,7 +65,7 @@ class PairedMNIST(Experiment):
         device = next(setup.generator.parameters()).device
         train = load_mnist(opts.data_root, train=True)
         test_images, test_labels = load_mnist(opts.data_root, train=False)
-        cache = cache_dir(opts) / "mnist_classifier.pt"
+        cache = cache_dir(opts) / CLASSIFIER_FILE
         classifier, clf_acc = load_or_train_classifier(cache, train, (test_images, test_labels), device,
                                                          progress=not opts.no_progress)
         lower = draw_lower_indices(test_labels, opts.mnist_same_digit_prob,
