@@ -27,7 +27,7 @@ from training.discriminator import FactorisedDiscriminator, SeparateDiscriminato
 from training.factorisation import Factorisation
 from training.loop import GANSetup, assign_pools
 from training.losses import CycleConsistency, Identity, PairedL1
-from training.options import UserError, cache_dir, model_name, paired_count
+from training.options import cache_dir, check_image_size, model_name, paired_count
 from training.runner import Experiment, Run, append_csv, main
 
 PHOTO, MAP = 3, 3
@@ -69,9 +69,7 @@ class Image2Image(Experiment):
         return f"{self.model(opts)}_{opts.num_joint_samples}joint"
 
     def build(self, opts: argparse.Namespace, device: torch.device) -> tuple[GANSetup, dict[str, Any]]:
-        if opts.loadSize < 16 or opts.loadSize & (opts.loadSize - 1):
-            raise UserError(f"--loadSize {opts.loadSize} does not fit the U-Net and discriminators: "
-                            "use a power of two from 16, e.g. 64, 128 or 256")
+        check_image_size(opts.loadSize, smallest=16)  # U-Net: four halvings
         images, names = load_split(opts.data_root, "cityscapes", "train", opts.loadSize, cache_dir(opts),
                                    progress=not opts.no_progress)
         n_paired = paired_count(opts, "num_joint_samples", len(images), "training pairs")

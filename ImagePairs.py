@@ -24,7 +24,7 @@ from training.data import NoiseInput, TensorPool
 from training.discriminator import FactorisedDiscriminator, SeparateDiscriminators
 from training.factorisation import Factorisation
 from training.loop import GANSetup, assign_pools
-from training.options import UserError, cache_dir, int01, model_name, paired_count
+from training.options import cache_dir, check_image_size, int01, model_name, paired_count
 from training.runner import Experiment, Run, append_csv, main
 
 # The two documented settings; results name the one that produced them.
@@ -73,9 +73,7 @@ class ImagePairs(Experiment):
         return f"{opts.dataset}_{self.model(opts).replace(' ', '_')}_{opts.num_joint_samples}joint"
 
     def build(self, opts: argparse.Namespace, device: torch.device) -> tuple[GANSetup, dict[str, Any]]:
-        if opts.loadSize < 8 or opts.loadSize & (opts.loadSize - 1):
-            raise UserError(f"--loadSize {opts.loadSize} does not fit the conv models: "
-                            "use a power of two from 8, e.g. 32, 64 or 128")
+        check_image_size(opts.loadSize, smallest=8)
         images, names = load_split(opts.data_root, opts.dataset, "train", opts.loadSize,
                                    cache_dir(opts), progress=not opts.no_progress)
         n_paired = paired_count(opts, "num_joint_samples", len(images), "training images")

@@ -98,8 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                           "threads": torch.get_num_threads(), "batch": cfg.batch_size, **summary(rates[key]),
                           "peak_memory_mib": round(peak_memory_mib(device), 1)}), flush=True)
     if args.ls:
-        key = ("ImagePairs", "cpu", "FactorGAN")
-        setup, opts = build(*key[:1], [*MODELS["ImagePairs"]["FactorGAN"], *SIZES["ImagePairs"]["cpu"]], device)
+        setup, opts = build("ImagePairs", [*MODELS["ImagePairs"]["FactorGAN"], *SIZES["ImagePairs"]["cpu"]], device)
         print(json.dumps({"bench": "ImagePairs", "ls_run_seconds": round(ls_run_seconds(setup, opts, device), 1),
                           "threads": torch.get_num_threads(), "device": device.type}))
     return 0

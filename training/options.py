@@ -122,6 +122,13 @@ def check_options(opts: argparse.Namespace) -> None:
         raise UserError(f"--threads must be at least 1, got {opts.threads}")
 
 
+def check_image_size(size: int, smallest: int) -> None:
+    """--loadSize must be a power of two of at least `smallest` (the conv models halve it repeatedly)."""
+    if size < smallest or size & (size - 1):
+        raise UserError(f"--loadSize {size} does not fit the models: use a power of two from {smallest}, "
+                        f"e.g. {4 * smallest}, {8 * smallest} or {16 * smallest}")
+
+
 def paired_count(opts: argparse.Namespace, flag: str, available: int, unit: str) -> int:
     """How many paired samples to use: opts.<flag>, at most `available` (with a
     warning). The count used is written back to opts, so that config.json and
