@@ -17,10 +17,11 @@ TASKS = ("PairedMNIST", "ImagePairs", "Image2Image", "AudioSeparation")
 PAPER_DIR = Path(__file__).parent / "paper_results"
 
 
-def collect(out_path: str | Path, task: str) -> list[dict[str, Any]]:
-    """The results.json of every run of a task, each with its run name added."""
+def collect(out_path: str | Path, task: str, runs: str = "*") -> list[dict[str, Any]]:
+    """The results.json of every run of a task whose name matches the glob
+    `runs`, each with its run name added."""
     rows = []
-    for path in sorted(Path(out_path, task).glob("*/results.json")):
+    for path in sorted(Path(out_path, task).glob(f"{runs}/results.json")):
         result = json.loads(path.read_text())
         result["experiment"] = path.parent.name
         rows.append(result)

@@ -16,7 +16,7 @@ from analysis.plotting import draw, figure_args, finish, setup_matplotlib
 def main(argv: Sequence[str] | None = None) -> int:
     args = figure_args(__doc__, "fig1_paired_mnist").parse_args(argv)
     plt = setup_matplotlib(args.usetex)
-    ours = collect(args.out_path, "PairedMNIST")
+    ours = collect(args.out_path, "PairedMNIST", args.runs)
     fig, axes = plt.subplots(2, 2, figsize=(8, 6))
     panels = [("fig1_fid", "FID", "fid", "FID"), ("fig1_dependency", "Diff", "dependency", "dependency metric")]
     for row, (table, column, key, label) in enumerate(panels):

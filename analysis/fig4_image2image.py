@@ -17,7 +17,7 @@ from analysis.plotting import draw, figure_args, finish, setup_matplotlib
 def main(argv: Sequence[str] | None = None) -> int:
     args = figure_args(__doc__, "fig4_image2image").parse_args(argv)
     plt = setup_matplotlib(args.usetex)
-    ours = collect(args.out_path, "Image2Image")
+    ours = collect(args.out_path, "Image2Image", args.runs)
     paper = paper_rows("fig4_cityscapes")
     counts = sorted({float(r["Paired samples"]) for r in paper if float(r["Paired samples"]) > 0})
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))

@@ -18,6 +18,8 @@ COLOURS = {"GAN": "tab:green", "GAN big": "tab:olive", "FactorGAN": "tab:blue", 
 def figure_args(description: str, name: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--out_path", default="out", help="root folder of the runs")
+    p.add_argument("--runs", default="*",
+                   help="draw only runs whose experiment name matches this glob, e.g. '*_b0.05_*'")
     p.add_argument("--output", default=f"figures/{name}", help="output path without extension (.png and .pdf)")
     p.add_argument("--usetex", action="store_true", help="render text with LaTeX")
     return p

@@ -131,7 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     failed = run_all(todo, args.jobs, Path(__file__).resolve().parents[1])
     plot = importlib.import_module(FIGURES[args.figure]["plot"])
-    plot.main(["--out_path", args.out_path, "--output", str(Path(args.out_path) / "figures" / args.figure)])
+    output = Path(args.out_path) / "figures" / f"{args.figure}_b{args.budget}"
+    plot.main(["--out_path", args.out_path, "--runs", f"*_b{args.budget}_*", "--output", str(output)])
     return 1 if failed else 0
 
 

@@ -36,6 +36,7 @@ def test_collect_reads_every_finished_run(fake_out, tmp_path):
     rows = collect(fake_out, "PairedMNIST")
     assert len(rows) == 4 and {r["experiment"] for r in rows} == {"GAN_10", "GAN_100", "FactorGAN_10", "FactorGAN_100"}
     assert collect(fake_out, "nothing") == []
+    assert {r["experiment"] for r in collect(fake_out, "PairedMNIST", "*_10")} == {"GAN_10", "FactorGAN_10"}
     assert collect_main(["--out_path", str(fake_out)]) == 0
     table = (fake_out / "tables" / "Image2Image.csv").read_text().splitlines()
     assert "baselines.prior (photo-blind).accuracy" in table[0] and len(table) == 2
@@ -86,4 +87,4 @@ def test_sweep_runs_the_grid_and_draws_the_figure(mnist_root, tmp_path):
     assert sweep.main(args) == 0
     rows = collect(tmp_path, "PairedMNIST")
     assert sorted(r["model"] for r in rows) == ["FactorGAN", "GAN"]
-    assert (tmp_path / "figures" / "fig1.png").stat().st_size > 10000
+    assert (tmp_path / "figures" / "fig1_b1e-05.png").stat().st_size > 10000
