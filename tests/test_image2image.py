@@ -50,8 +50,9 @@ def test_train_and_evaluate(city_root, tmp_path, model, flags):
     assert (tmp_path / "Image2Image" / "r" / "samples" / "val_examples.png").is_file()
     with open(tmp_path / "Image2Image" / "Image2Image_Cityscapes.csv") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["Paired samples", "Perf", "Model", "Metric"]
+    assert rows[0] == ["Paired samples", "Perf", "Model", "Metric", "Protocol", "Experiment"]
     assert {r[2] for r in rows[1:]} == {model, "prior (photo-blind)", "mean map (photo-blind)"}
+    assert {(r[4], r[5]) for r in rows[1:]} == {("custom", "r")}
 
 
 @pytest.mark.parametrize("factor", [0, 1])
