@@ -59,9 +59,9 @@ def finish(fig, axes: Sequence, output: str, has_ours: bool, title: str) -> list
         ax.legend(fontsize=6)
     fig.suptitle(title if has_ours else f"{title} (paper only: no runs of ours yet)")
     fig.tight_layout()
-    out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    paths = [out.with_suffix(".png"), out.with_suffix(".pdf")]
+    base = str(output).removesuffix(".png").removesuffix(".pdf")  # names may hold dots: fig1_b0.05
+    paths = [Path(base + ".png"), Path(base + ".pdf")]
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
     for path in paths:
         fig.savefig(path, dpi=150)
     print("wrote " + ", ".join(str(p) for p in paths))

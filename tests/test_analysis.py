@@ -56,10 +56,10 @@ FIGURES = [fig1_paired_mnist, fig2_image_pairs, fig4_image2image, fig6_audio_sep
 @pytest.mark.parametrize("with_runs", [True, False])
 def test_each_figure_draws_a_png(module, with_runs, fake_out, tmp_path):
     out = fake_out if with_runs else tmp_path / "empty"
-    target = tmp_path / "fig" / module.__name__.split(".")[-1]
+    target = tmp_path / "fig" / f"{module.__name__.split('.')[-1]}_b0.05"  # a dot in the name is kept
     assert module.main(["--out_path", str(out), "--output", str(target)]) == 0
-    assert target.with_suffix(".png").stat().st_size > 10000
-    assert target.with_suffix(".pdf").is_file()
+    assert (tmp_path / "fig" / f"{target.name}.png").stat().st_size > 10000
+    assert (tmp_path / "fig" / f"{target.name}.pdf").is_file()
 
 
 def test_sweep_dry_run_lists_the_grid_and_skips_finished_runs(tmp_path, capsys):
