@@ -6,6 +6,7 @@ Sizes: the paper's and the CPU protocol's of each experiment.
 
     python -m bench.image_speed --threads 1
     python -m bench.image_speed --threads 1 --experiments ImagePairs --sizes cpu
+    python -m bench.image_speed --threads 1 --experiments Image2Image --sizes cpu --eval
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from bench.common import (
     summary,
 )
 from eval.ls import ls_distance
-from eval.sampling import FreshSamples
+from eval.sampling import FreshSamples, WithNoise
 from models.conv import ConvDiscriminator
 from training.data import TensorPool
 from training.loop import LoopConfig
@@ -76,12 +77,24 @@ def ls_run_seconds(setup, opts, device: torch.device, val: int = 200) -> float:
     return time.perf_counter() - start
 
 
+def eval_seconds(setup, opts, device: torch.device, val: int = 500) -> float:
+    """Image2Image evaluation (pixel accuracy and MSE) of the generator on `val` random images."""
+    images = torch.randint(0, 256, (val, 6, opts.loadSize, opts.loadSize), dtype=torch.uint8, device=device)
+    predictor = WithNoise(setup.generator.eval().predictor, opts.nz, torch.Generator(device=device).manual_seed(0))
+    start = time.perf_counter()
+    with torch.no_grad():
+        Image2Image.score(predictor, images, device)
+    return time.perf_counter() - start
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common_args(p, warmup=1, steps=3, rounds=3)
     p.add_argument("--experiments", nargs="+", default=list(SIZES), choices=list(SIZES))
     p.add_argument("--sizes", nargs="+", default=["paper", "cpu"], choices=["paper", "cpu"])
     p.add_argument("--ls", action="store_true", help="also time one LS run (ImagePairs, CPU size)")
+    p.add_argument("--eval", action="store_true",
+                   help="also time the Image2Image evaluation on 500 validation images (each size)")
     args = p.parse_args(argv)
     device = device_of(args)
     states = {}
@@ -101,6 +114,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup, opts = build("ImagePairs", [*MODELS["ImagePairs"]["FactorGAN"], *SIZES["ImagePairs"]["cpu"]], device)
         print(json.dumps({"bench": "ImagePairs", "ls_run_seconds": round(ls_run_seconds(setup, opts, device), 1),
                           "threads": torch.get_num_threads(), "device": device.type}))
+    if args.eval:
+        for size in args.sizes:
+            setup, opts = build("Image2Image", [*MODELS["Image2Image"]["FactorGAN"], *SIZES["Image2Image"][size]],
+                                device)
+            print(json.dumps({"bench": "Image2Image", "size": size, "eval_500_seconds":
+                              round(eval_seconds(setup, opts, device), 1), "threads": torch.get_num_threads(),
+                              "device": device.type}))
     return 0
 
 
