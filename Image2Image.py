@@ -27,7 +27,7 @@ from training.discriminator import FactorisedDiscriminator, SeparateDiscriminato
 from training.factorisation import Factorisation
 from training.loop import GANSetup, assign_pools
 from training.losses import CycleConsistency, Identity, PairedL1
-from training.options import cache_dir, check_image_size, model_name, paired_count
+from training.options import cache_dir, check_image_size, model_name, paired_count, protocol_name
 from training.runner import Experiment, Run, append_csv, main
 
 PHOTO, MAP = 3, 3
@@ -36,12 +36,6 @@ PROTOCOLS = {
     "paper": {"loadSize": 128, "generator_channels": 32, "batchSize": 25, "steps": 200000},
     "cpu": {"loadSize": 64, "generator_channels": 16, "batchSize": 16, "steps": 2000},
 }
-
-
-def protocol(opts: argparse.Namespace) -> str:
-    used = {"loadSize": opts.loadSize, "generator_channels": opts.generator_channels,
-            "batchSize": opts.batchSize, "steps": opts.epochs * opts.epoch_iter}
-    return next((name for name, p in PROTOCOLS.items() if p == used), "custom")
 
 
 class Image2Image(Experiment):
@@ -91,13 +85,13 @@ class Image2Image(Experiment):
         scores["prior (photo-blind)"] = score(ConstantMap(prior), val, device)
         scores["mean map (photo-blind)"] = score(ConstantMap(mean_map), val, device)
         save_examples(predictor, val[: opts.num_examples].to(device), run.samples / "val_examples.png")
-        rows = [[opts.num_joint_samples, round(v, 5), model, metric, protocol(opts), opts.experiment_name]
+        rows = [[opts.num_joint_samples, round(v, 5), model, metric, protocol_name(PROTOCOLS, opts), opts.experiment_name]
                 for model, s in scores.items() for metric, v in (("MSE", s["mse"]), ("Accuracy", s["accuracy"]))]
         append_csv(run.path.parent / "Image2Image_Cityscapes.csv",
                    ["Paired samples", "Perf", "Model", "Metric", "Protocol", "Experiment"], rows, delimiter=",")
         ours = scores.pop(model)
         return {"model": model, "num_joint_samples": opts.num_joint_samples,
-                "protocol": protocol(opts), **ours, "baselines": scores}
+                "protocol": protocol_name(PROTOCOLS, opts), **ours, "baselines": scores}
 
 
 def build_gan(opts: argparse.Namespace, device: torch.device, images: Tensor, n_paired: int) -> GANSetup:

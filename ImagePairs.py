@@ -24,7 +24,7 @@ from training.data import NoiseInput, TensorPool
 from training.discriminator import FactorisedDiscriminator, SeparateDiscriminators
 from training.factorisation import Factorisation
 from training.loop import GANSetup, assign_pools
-from training.options import cache_dir, check_image_size, int01, model_name, paired_count
+from training.options import cache_dir, check_image_size, int01, model_name, paired_count, protocol_name
 from training.runner import Experiment, Run, append_csv, main
 
 # The two documented settings; results name the one that produced them.
@@ -32,14 +32,6 @@ PROTOCOLS = {
     "paper": {"loadSize": 64, "generator_channels": 64, "disc_channels": 32, "batchSize": 25, "steps": 200000},
     "cpu": {"loadSize": 64, "generator_channels": 32, "disc_channels": 16, "batchSize": 25, "steps": 3000},
 }
-
-
-def protocol(opts: argparse.Namespace) -> str:
-    """'paper', 'cpu' or 'custom', by the sizes and budget of the run."""
-    used = {"loadSize": opts.loadSize, "generator_channels": opts.generator_channels,
-            "disc_channels": opts.disc_channels, "batchSize": opts.batchSize,
-            "steps": opts.epochs * opts.epoch_iter}
-    return next((name for name, p in PROTOCOLS.items() if p == used), "custom")
 
 
 class ImagePairs(Experiment):
@@ -107,9 +99,9 @@ class ImagePairs(Experiment):
                    ["LS", "Model", "Samples", "Dataset", "Samples_Validation", "Samples_Test", "Protocol",
                     "Experiment"],
                    [[round(s, 5), model, opts.num_joint_samples, opts.dataset, len(test_train),
-                     len(test_test), protocol(opts), opts.experiment_name] for s in scores])
+                     len(test_test), protocol_name(PROTOCOLS, opts), opts.experiment_name] for s in scores])
         return {"model": model, "dataset": opts.dataset, "num_joint_samples": opts.num_joint_samples,
-                "protocol": protocol(opts), "ls_runs": scores, "ls_mean": statistics.mean(scores),
+                "protocol": protocol_name(PROTOCOLS, opts), "ls_runs": scores, "ls_mean": statistics.mean(scores),
                 "ls_sd": statistics.stdev(scores) if len(scores) > 1 else 0.0,
                 "val_split": [len(test_train), len(test_test)]}
 

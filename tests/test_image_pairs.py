@@ -148,3 +148,16 @@ def test_unreadable_and_badly_shaped_images(tmp_path, capsys):
     Image.new("RGB", (30, 30)).save(root / "cityscapes" / "train" / "2.jpg")
     msg = _error(capsys, _args(root, tmp_path / "o2", "--dataset", "cityscapes"))
     assert "not two square halves" in msg
+
+
+def test_protocol_name_matches_the_documented_settings():
+    from argparse import Namespace
+
+    from ImagePairs import PROTOCOLS
+    from training.options import protocol_name
+
+    cpu = Namespace(loadSize=64, generator_channels=32, disc_channels=16, batchSize=25, epochs=1, epoch_iter=3000)
+    assert protocol_name(PROTOCOLS, cpu) == "cpu"
+    assert protocol_name(PROTOCOLS, Namespace(**{**vars(cpu), "epoch_iter": 2999})) == "custom"
+    paper = Namespace(loadSize=64, generator_channels=64, disc_channels=32, batchSize=25, epochs=40, epoch_iter=5000)
+    assert protocol_name(PROTOCOLS, paper) == "paper"

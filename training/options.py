@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 # Options that describe how to run, not what to train: on --resume/--eval they
 # may differ from the saved run's values without changing the experiment.
@@ -127,6 +128,13 @@ def check_image_size(size: int, smallest: int) -> None:
     if size < smallest or size & (size - 1):
         raise UserError(f"--loadSize {size} does not fit the models: use a power of two from {smallest}, "
                         f"e.g. {4 * smallest}, {8 * smallest} or {16 * smallest}")
+
+
+def protocol_name(protocols: dict[str, dict[str, Any]], opts: argparse.Namespace) -> str:
+    """The documented protocol ('paper', 'cpu', ...) whose settings opts match,
+    else 'custom'. A protocol's "steps" means epochs x epoch_iter."""
+    used = {**vars(opts), "steps": opts.epochs * opts.epoch_iter}
+    return next((name for name, p in protocols.items() if all(used.get(k) == v for k, v in p.items())), "custom")
 
 
 def paired_count(opts: argparse.Namespace, flag: str, available: int, unit: str) -> int:
