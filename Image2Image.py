@@ -85,13 +85,14 @@ class Image2Image(Experiment):
         scores["prior (photo-blind)"] = score(ConstantMap(prior), val, device)
         scores["mean map (photo-blind)"] = score(ConstantMap(mean_map), val, device)
         save_examples(predictor, val[: opts.num_examples].to(device), run.samples / "val_examples.png")
-        rows = [[opts.num_joint_samples, round(v, 5), model, metric, protocol_name(PROTOCOLS, opts), opts.experiment_name]
+        protocol = protocol_name(PROTOCOLS, opts)
+        rows = [[opts.num_joint_samples, round(v, 5), model, metric, protocol, opts.experiment_name]
                 for model, s in scores.items() for metric, v in (("MSE", s["mse"]), ("Accuracy", s["accuracy"]))]
         append_csv(run.path.parent / "Image2Image_Cityscapes.csv",
                    ["Paired samples", "Perf", "Model", "Metric", "Protocol", "Experiment"], rows, delimiter=",")
         ours = scores.pop(model)
         return {"model": model, "num_joint_samples": opts.num_joint_samples,
-                "protocol": protocol_name(PROTOCOLS, opts), **ours, "baselines": scores}
+                "protocol": protocol, **ours, "baselines": scores}
 
 
 def build_gan(opts: argparse.Namespace, device: torch.device, images: Tensor, n_paired: int) -> GANSetup:

@@ -94,14 +94,14 @@ class ImagePairs(Experiment):
         fakes = FreshSamples(setup.generator, setup.inputs, rng)
         scores = [ls_distance(make_disc, test_train, test_test, fakes, rng, epochs=opts.ls_epochs,
                               batch_size=opts.batchSize) for _ in range(opts.ls_runs)]
-        model = self.model(opts)
+        model, protocol = self.model(opts), protocol_name(PROTOCOLS, opts)
         append_csv(run.path.parent / "LS.csv",
                    ["LS", "Model", "Samples", "Dataset", "Samples_Validation", "Samples_Test", "Protocol",
                     "Experiment"],
                    [[round(s, 5), model, opts.num_joint_samples, opts.dataset, len(test_train),
-                     len(test_test), protocol_name(PROTOCOLS, opts), opts.experiment_name] for s in scores])
+                     len(test_test), protocol, opts.experiment_name] for s in scores])
         return {"model": model, "dataset": opts.dataset, "num_joint_samples": opts.num_joint_samples,
-                "protocol": protocol_name(PROTOCOLS, opts), "ls_runs": scores, "ls_mean": statistics.mean(scores),
+                "protocol": protocol, "ls_runs": scores, "ls_mean": statistics.mean(scores),
                 "ls_sd": statistics.stdev(scores) if len(scores) > 1 else 0.0,
                 "val_split": [len(test_train), len(test_test)]}
 
