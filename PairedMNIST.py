@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torchvision.utils import save_image
 
-from datasets.mnist_pairs import draw_lower_indices, load_mnist, make_pairs, split_digits
-from eval.mnist import CLASSIFIER_FILE, load_or_train_classifier, paired_mnist_scores
+from datasets.mnist_pairs import RedrawnPairs, draw_lower_indices, load_mnist, make_pairs, split_digits
+from eval.mnist import CLASSIFIERS, load_or_train_classifier, paired_mnist_scores
 from eval.sampling import generate
 from models.mlp import MLPDiscriminator, MLPGenerator
-from training.data import NoiseInput, TensorPool
+from training.data import NoiseInput, Pool, TensorPool
 from training.discriminator import FactorisedDiscriminator
 from training.factorisation import Factorisation
-from training.loop import GANSetup, assign_pools
+from training.loop import GANSetup
 from training.options import UserError, cache_dir, model_name
 from training.runner import Experiment, Run, append_csv, main
 
@@ -41,6 +42,13 @@ class PairedMNIST(Experiment):
                        help="lambda: probability that the lower digit has the upper digit's class")
         g.add_argument("--eval_samples", type=int, default=10000,
                        help="generated pairs for FID (the paper: as many as test pairs)")
+        g.add_argument("--pairing", choices=["fixed", "reference"], default="fixed",
+                       help="fixed: every pair drawn once, the paired set is the first N pairs (the paper's "
+                            "text); reference: as the original code ran, lower digits redrawn within the set "
+                            "every pass, shuffled passes with a short last batch (the paper's numbers)")
+        g.add_argument("--eval_classifier", nargs="+", choices=list(CLASSIFIERS), default=["ours"],
+                       help="evaluation classifier recipe(s): ours (lr 1e-3) or reference (the original "
+                            "code's lr 1e-4, the paper's FID scale); the first fills fid/dependency and the CSVs")
 
     def default_name(self, opts: argparse.Namespace) -> str:
         return f"{model_name(opts)}_{opts.num_joint_samples}joint_lambda{opts.mnist_same_digit_prob}"
@@ -51,30 +59,41 @@ class PairedMNIST(Experiment):
         if not 0.0 <= opts.mnist_same_digit_prob <= 1.0:
             raise UserError(f"--mnist_same_digit_prob must be in [0, 1], got {opts.mnist_same_digit_prob}")
         images, labels = load_mnist(opts.data_root, train=True)
-        lower = draw_lower_indices(labels, opts.mnist_same_digit_prob, torch.Generator().manual_seed(opts.seed))
-        pairs = make_pairs(images, lower).to(device)  # (60000, 1568) uint8
-        setup = build_gan(opts, device,
-                          paired=TensorPool(pairs[: opts.num_joint_samples]), marginal=TensorPool(pairs))
-        split = {"seed": opts.seed, "same_digit_prob": opts.mnist_same_digit_prob,
-                 "num_joint_samples": opts.num_joint_samples,
-                 "paired": f"pairs 0..{opts.num_joint_samples - 1} (upper digit = MNIST train index)",
-                 "lower_index": lower.tolist()}
+        n, lam = opts.num_joint_samples, opts.mnist_same_digit_prob
+        split = {"seed": opts.seed, "same_digit_prob": lam, "num_joint_samples": n, "pairing": opts.pairing}
+        if opts.pairing == "fixed":
+            lower = draw_lower_indices(labels, lam, torch.Generator().manual_seed(opts.seed))
+            pairs = make_pairs(images, lower).to(device)  # (60000, 1568) uint8
+            paired, marginal = TensorPool(pairs[:n]), TensorPool(pairs)
+            setup = build_gan(opts, device, lambda source: paired if source == "paired" else marginal)
+            split.update(paired=f"pairs 0..{n - 1} (upper digit = MNIST train index)", lower_index=lower.tolist())
+        else:  # one pool per sub-discriminator, each with its own passes, as the original's data loaders
+            images, labels = images.to(device), labels.to(device)
+            setup = build_gan(opts, device, lambda source: RedrawnPairs(
+                images[:n] if source == "paired" else images, labels[:n] if source == "paired" else labels, lam))
+            split.update(paired=f"upper digits 0..{n - 1}, lower digits redrawn within them every pass")
         return setup, split
 
     def evaluate(self, setup: GANSetup, opts: argparse.Namespace, run: Run) -> dict[str, Any]:
         device = next(setup.generator.parameters()).device
         train = load_mnist(opts.data_root, train=True)
         test_images, test_labels = load_mnist(opts.data_root, train=False)
-        cache = cache_dir(opts) / CLASSIFIER_FILE
-        classifier, clf_acc = load_or_train_classifier(cache, train, (test_images, test_labels), device,
-                                                         progress=not opts.no_progress)
+        # test pairs drawn once, with the pairing's rule for the "other" class
         lower = draw_lower_indices(test_labels, opts.mnist_same_digit_prob,
-                                   torch.Generator().manual_seed(TEST_PAIR_SEED))
+                                   torch.Generator().manual_seed(TEST_PAIR_SEED),
+                                   other_can_be_same=opts.pairing == "reference")
         real = make_pairs(test_images, lower).to(device)
         real_labels = torch.stack([test_labels, test_labels[lower]], 1)
         rng = torch.Generator(device=device).manual_seed(opts.seed + 1)
         fake = generate(setup.generator, setup.inputs, opts.eval_samples, rng)
-        scores = paired_mnist_scores(classifier, real, real_labels, fake)
+        by_classifier = {}
+        for recipe in opts.eval_classifier:
+            classifier, clf_acc = load_or_train_classifier(cache_dir(opts), recipe, train, (test_images, test_labels),
+                                                           device, progress=not opts.no_progress)
+            by_classifier[recipe] = {"classifier_test_accuracy": clf_acc,
+                                     **paired_mnist_scores(classifier, real, real_labels, fake)}
+        recipe = opts.eval_classifier[0]
+        scores = by_classifier[recipe]
         save_pairs_grid(fake[:64], run.samples / "generated.png")
         model = model_name(opts)
         row = [opts.num_joint_samples, opts.mnist_same_digit_prob]
@@ -84,14 +103,16 @@ class PairedMNIST(Experiment):
                    [[*row, round(scores["fid"], 4), model, tag]])
         append_csv(out / "results_Diff.csv", ["Paired samples", "Lambda", "Diff", "Model", "Experiment"],
                    [[*row, round(scores["dependency"], 4), model, tag]])
-        return {"model": model, "num_joint_samples": opts.num_joint_samples,
-                "lambda": opts.mnist_same_digit_prob, "classifier_test_accuracy": clf_acc, **scores}
+        return {"model": model, "num_joint_samples": opts.num_joint_samples, "pairing": opts.pairing,
+                "lambda": opts.mnist_same_digit_prob, "classifier": recipe, **scores, "by_classifier": by_classifier}
 
 
-def build_gan(opts: argparse.Namespace, device: torch.device, paired: TensorPool,
-              marginal: TensorPool) -> GANSetup:
+def build_gan(opts: argparse.Namespace, device: torch.device, pool_for: Callable[[str], Pool]) -> GANSetup:
     """GAN: one joint discriminator on pairs. FactorGAN: upper and lower digit
-    discriminators on all digits, plus D_P (unless --use_real_dep_disc 0) and D_Q."""
+    discriminators on all digits, plus D_P (unless --use_real_dep_disc 0) and D_Q.
+
+    pool_for(source) gives each sub-discriminator its real data: source is
+    "paired" (the paired set) or "marginal" (all training digits)."""
     factorisation = Factorisation([("upper", PAIR_DIM // 2), ("lower", PAIR_DIM // 2)])
     if opts.factorGAN:
         disc = FactorisedDiscriminator(
@@ -102,8 +123,8 @@ def build_gan(opts: argparse.Namespace, device: torch.device, paired: TensorPool
         )
     else:
         disc = FactorisedDiscriminator.joint(factorisation, MLPDiscriminator(PAIR_DIM))
-    return GANSetup(MLPGenerator(opts.nz, PAIR_DIM).to(device), disc.to(device),
-                    NoiseInput(opts.nz), assign_pools(disc, paired, marginal))
+    pools = {name: pool_for(source) for name, source in disc.real_sources().items()}
+    return GANSetup(MLPGenerator(opts.nz, PAIR_DIM).to(device), disc.to(device), NoiseInput(opts.nz), pools)
 
 
 def save_pairs_grid(pairs: torch.Tensor, path: Path) -> None:

@@ -1,22 +1,29 @@
 """Training throughput of PairedMNIST: generator updates per second.
 
-Every configuration (model x fake-batch mode) is timed in interleaved rounds
+Every configuration (model x fake-batch mode x pairing x spectral-norm
+implementation) is timed in interleaved rounds
 after a warm-up, so that machine noise hits all of them alike; the median
 round is reported. One JSON line per configuration.
 
     python -m bench.paired_mnist_speed --threads 1
+    python -m bench.paired_mnist_speed --threads 1 --models FactorGAN --pairings fixed reference
+    python -m bench.paired_mnist_speed --threads 1 --models GAN FactorGAN --sn_impls scaled torch
     python -m bench.paired_mnist_speed --threads 1 --profile   # + op breakdown
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from collections.abc import Sequence
+from functools import partial
+from unittest import mock
 
 import torch
 
+import models.mlp
 from bench.common import (
     common_args,
     device_of,
@@ -26,18 +33,34 @@ from bench.common import (
     peak_memory_mib,
     summary,
 )
+from datasets.mnist_pairs import RedrawnPairs, draw_lower_indices, make_pairs
+from models.spectral import SN_IMPLS, maybe_spectral_norm
 from PairedMNIST import PairedMNIST, build_gan
-from training.data import TensorPool
+from training.data import Pool, TensorPool
 from training.loop import LoopConfig, TrainState, train_step
 
 MODELS = {"GAN": ["--factorGAN", "0"], "FactorGAN": ["--factorGAN", "1"],
           "FactorGAN-no-cp": ["--factorGAN", "1", "--use_real_dep_disc", "0"]}
 
 
-def build_state(model: str, device: torch.device, pairs: torch.Tensor) -> TrainState:
-    opts = parse_opts(PairedMNIST().add_options, MODELS[model])
+def build_state(model: str, pairing: str, sn_impl: str, device: torch.device, images: torch.Tensor,
+                labels: torch.Tensor) -> TrainState:
+    """A training state as PairedMNIST.py builds it (100 pairs), on random digits."""
+    opts = parse_opts(PairedMNIST().add_options, [*MODELS[model], "--num_joint_samples", "100"])
+    n = opts.num_joint_samples
+    if pairing == "fixed":
+        pairs = make_pairs(images, draw_lower_indices(labels, 0.9, torch.Generator(device=device).manual_seed(0)))
+        paired, marginal = TensorPool(pairs[:n]), TensorPool(pairs)
+
+        def pool_for(source: str) -> Pool:
+            return paired if source == "paired" else marginal
+    else:
+        def pool_for(source: str) -> Pool:
+            return RedrawnPairs(images[:n], labels[:n], 0.9) if source == "paired" else RedrawnPairs(images, labels, 0.9)
     torch.manual_seed(0)
-    setup = build_gan(opts, device, paired=TensorPool(pairs[: opts.num_joint_samples]), marginal=TensorPool(pairs))
+    # the spectral-norm implementation is an internal choice of the models: swapped here to compare
+    with mock.patch.object(models.mlp, "maybe_spectral_norm", partial(maybe_spectral_norm, impl=sn_impl)):
+        setup = build_gan(opts, device, pool_for)
     return make_state(setup, opts, device)
 
 
@@ -55,20 +78,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common_args(p, warmup=50, steps=100, rounds=7)
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    p.add_argument("--modes", nargs="+", default=["shared", "per_disc"], choices=["shared", "per_disc"])
+    p.add_argument("--modes", nargs="+", default=["shared"], choices=["shared", "per_disc"],
+                   help="--fake_batches modes")
+    p.add_argument("--pairings", nargs="+", default=["fixed"], choices=["fixed", "reference"],
+                   help="--pairing modes (reference: redrawn passes)")
+    p.add_argument("--sn_impls", nargs="+", default=["scaled"], choices=list(SN_IMPLS),
+                   help="spectral-norm implementations (models/spectral.py)")
     p.add_argument("--profile", action="store_true", help="print the top ops of each configuration")
     args = p.parse_args(argv)
     device = device_of(args)
     # random digits: the speed does not depend on the pixel values
-    pairs = torch.randint(0, 256, (60000, 1568), dtype=torch.uint8, device=device)
-    states = {(model, mode): (build_state(model, device, pairs), LoopConfig(fake_batches=mode))
-              for model in args.models for mode in args.modes}
+    images = torch.randint(0, 256, (60000, 28, 28), dtype=torch.uint8, device=device)
+    labels = torch.randint(0, 10, (60000,), device=device)
+    configs = list(itertools.product(args.models, args.modes, args.pairings, args.sn_impls))
+    states = {c: (build_state(c[0], c[2], c[3], device, images, labels), LoopConfig(fake_batches=c[1]))
+              for c in configs}
     rates = interleaved_update_rates(states, args.warmup, args.steps, args.rounds, device)
-    for (model, mode), (state, cfg) in states.items():
+    for (model, mode, pairing, sn_impl), (state, cfg) in states.items():
         print(json.dumps({
-            "bench": "PairedMNIST", "model": model, "fake_batches": mode, "device": device.type,
-            "threads": torch.get_num_threads(), "batch": cfg.batch_size, **summary(rates[(model, mode)]),
-            "rounds": args.rounds, "steps_per_round": args.steps,
+            "bench": "PairedMNIST", "model": model, "fake_batches": mode, "pairing": pairing, "sn_impl": sn_impl,
+            "device": device.type, "threads": torch.get_num_threads(), "batch": cfg.batch_size,
+            **summary(rates[(model, mode, pairing, sn_impl)]), "rounds": args.rounds, "steps_per_round": args.steps,
             "peak_memory_mib": round(peak_memory_mib(device), 1), "torch": torch.__version__,
         }), flush=True)
         if args.profile:

@@ -2,10 +2,18 @@
 
 The upper digit of pair i is image i. With probability ``same_digit_prob``
 (lambda) the lower digit has the same class; otherwise it has a different class,
-drawn in proportion to the class frequencies (the paper's wording; the reference
-code could also draw the same class here, see README). The lower image is a
-uniformly random image of that class. Pairs are drawn once, from a seeded
-generator, for the whole set: no random draws happen while training.
+drawn in proportion to the class frequencies. The lower image is a uniformly
+random image of that class.
+
+Two pairings (``--pairing``):
+
+* ``fixed`` (the paper's text): pairs are drawn once, from a seeded generator,
+  for all 60000 images; the paired set is the first N of them.
+* ``reference`` (what the original code did, and so what produced the paper's
+  numbers): ``RedrawnPairs``. A set of N images is read in shuffled passes
+  without replacement, the last batch of a pass short; before every pass each
+  image gets a new lower digit drawn from within the same N images, and the
+  "other" class is drawn from all class frequencies (it can be the same class).
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from training.data import as_float
 from training.options import UserError
 
 DIGIT_PIXELS = 28 * 28
@@ -39,22 +48,28 @@ def load_mnist(root: str | Path, train: bool) -> tuple[Tensor, Tensor]:
     return ds.data, ds.targets.long()
 
 
-def draw_lower_indices(labels: Tensor, same_digit_prob: float, generator: torch.Generator) -> Tensor:
-    """For every upper digit i, the index of its lower digit.
+def draw_lower_indices(labels: Tensor, same_digit_prob: float, generator: torch.Generator,
+                       other_can_be_same: bool = False) -> Tensor:
+    """For every upper digit i, the index of its lower digit, on labels' device.
 
-    labels: (N,) classes -> (N,) int64 indices into the same set.
+    labels: (N,) classes -> (N,) int64 indices into the same set. The "other"
+    class is drawn from the class frequencies of the set, excluding the upper
+    digit's class unless other_can_be_same (the reference code's draw).
     """
-    n = labels.shape[0]
+    n, device = labels.shape[0], labels.device
     counts = torch.bincount(labels, minlength=10)
-    same = torch.rand(n, generator=generator) < same_digit_prob
-    other_probs = (counts.double() / n).expand(n, 10).clone()
-    other_probs[torch.arange(n), labels] = 0.0
-    other = torch.multinomial(other_probs, 1, generator=generator).squeeze(1)
+    same = torch.rand(n, generator=generator, device=device) < same_digit_prob
+    if other_can_be_same:
+        other = torch.multinomial(counts.double(), n, replacement=True, generator=generator)
+    else:
+        other_probs = (counts.double() / n).expand(n, 10).clone()
+        other_probs[torch.arange(n, device=device), labels] = 0.0
+        other = torch.multinomial(other_probs, 1, generator=generator).squeeze(1)
     lower_class = torch.where(same, labels, other)
     # a uniformly random image of lower_class: images grouped by class, then an offset
     order = torch.argsort(labels, stable=True)
     starts = torch.cumsum(counts, 0) - counts
-    offset = (torch.rand(n, generator=generator, dtype=torch.float64) * counts[lower_class]).long()
+    offset = (torch.rand(n, generator=generator, dtype=torch.float64, device=device) * counts[lower_class]).long()
     return order[starts[lower_class] + offset]
 
 
@@ -68,3 +83,52 @@ def split_digits(pairs: Tensor) -> tuple[Tensor, Tensor]:
     """(N, 1568) pairs -> upper and lower digits, each (N, 1, 28, 28)."""
     digits = pairs.reshape(pairs.shape[0], 2, 1, 28, 28)
     return digits[:, 0], digits[:, 1]
+
+
+class RedrawnPairs:
+    """Digit pairs as the reference code drew them (``--pairing reference``).
+
+    images: (N, 28, 28) uint8 and labels: (N,) of the set (e.g. the first N
+    training images). Batches come from shuffled passes over the N upper
+    digits without replacement; the last batch of a pass is short (N mod B),
+    and a set smaller than a batch gives batches of N. Before every pass, each
+    upper digit gets a new lower digit from within the set (other class drawn
+    from all class frequencies). The pass (order, lower digits, position) is
+    in ``state_dict`` so that a resumed run continues bit-exactly.
+    """
+
+    def __init__(self, images: Tensor, labels: Tensor, same_digit_prob: float) -> None:
+        if images.shape[0] < 1:
+            raise ValueError("a pool of digit pairs needs at least one image")
+        self.digits = images.reshape(images.shape[0], DIGIT_PIXELS)
+        self.labels, self.same_digit_prob = labels.to(images.device), same_digit_prob
+        n = images.shape[0]
+        self.order = torch.empty(n, dtype=torch.long, device=images.device)
+        self.lower = torch.empty(n, dtype=torch.long, device=images.device)
+        self.position = n  # the first sample() starts a pass
+
+    def __len__(self) -> int:
+        return self.digits.shape[0]
+
+    def _new_pass(self, generator: torch.Generator) -> None:
+        self.order = torch.randperm(len(self), generator=generator, device=self.digits.device)
+        self.lower = draw_lower_indices(self.labels, self.same_digit_prob, generator, other_can_be_same=True)
+        self.position = 0
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        """(min(batch_size, left in this pass), 1568) float pairs in [0, 1]."""
+        if self.position >= len(self):
+            self._new_pass(generator)
+        idx = self.order[self.position:self.position + batch_size]
+        self.position += idx.shape[0]
+        return as_float(torch.cat([self.digits[idx], self.digits[self.lower[idx]]], dim=1))
+
+    def state_dict(self) -> dict[str, Tensor | int]:
+        return {"order": self.order, "lower": self.lower, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, Tensor | int]) -> None:
+        if state["order"].shape[0] != len(self):
+            raise ValueError(f"pool state for {state['order'].shape[0]} samples, this pool has {len(self)}")
+        self.order = state["order"].to(self.digits.device)
+        self.lower = state["lower"].to(self.digits.device)
+        self.position = int(state["position"])

@@ -82,7 +82,7 @@ def test_big_disc_doubles_the_gan_discriminator(pix_root, tmp_path):
         opts = build_parser("", ImagePairs().add_options).parse_args(
             _args(pix_root, tmp_path, "--big_disc", big))
         setup, _ = ImagePairs().build(opts, torch.device("cpu"))
-        conv = setup.discriminator.marginals["joint"].features[0]
+        conv = setup.discriminator.marginals["joint"].features[0].layer  # the spectrally normalised conv
         sizes[big] = conv.out_channels
     assert sizes["1"] == 2 * sizes["0"]
 

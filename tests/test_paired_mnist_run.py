@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import training.discriminator
+from models.spectral import SpectralNorm
 from PairedMNIST import PairedMNIST
 from training.runner import main
 
@@ -53,7 +54,7 @@ def test_lipschitz_flags_switch_spectral_norm(mnist_root):
         ["--factorGAN", "1", "--lipschitz_q", "0", "--data_root", str(mnist_root)])
     setup, _ = exp.build(opts, torch.device("cpu"))
     def has_sn(m):
-        return any(name.endswith("parametrizations.weight.original") for name, _ in m.named_parameters())
+        return any(isinstance(layer, SpectralNorm) for layer in m.modules())
     assert has_sn(setup.discriminator.dep_p)
     assert not has_sn(setup.discriminator.dep_q)
     assert has_sn(setup.discriminator.marginals["upper"])
@@ -87,6 +88,31 @@ def test_kill_and_resume_gives_the_same_weights(mnist_root, tmp_path):
         for name, tensor in a[key].items():
             assert torch.equal(tensor, b[key][name]), (key, name)
     assert torch.equal(a["rng"], b["rng"])
+
+
+def test_reference_pairing_resumes_mid_pass_bit_exactly(mnist_root, tmp_path):
+    # 20 pairs, batch 8: passes of 8 + 8 + 4, so step 2 (4 draws) stops inside a pass
+    common = ["--factorGAN", "1", "--pairing", "reference", "--num_joint_samples", "20", "--experiment_name", "x",
+              "--eval_classifier", "ours", "reference"]
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert main(PairedMNIST(), _args(mnist_root, full, *common)) == 0
+    assert main(PairedMNIST(), _args(mnist_root, part, *common, "--max_steps", "2")) == 0
+    mid = _weights(part / "PairedMNIST" / "x" / "checkpoints" / "last.pt")
+    assert mid["pools"]["p_dep"]["position"] == 8
+    assert main(PairedMNIST(), _args(mnist_root, part, *common, "--resume")) == 0
+    a = _weights(full / "PairedMNIST" / "x" / "checkpoints" / "last.pt")
+    b = _weights(part / "PairedMNIST" / "x" / "checkpoints" / "last.pt")
+    for key in ("generator", "discriminator"):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), (key, name)
+    assert torch.equal(a["pools"]["lower"]["lower"], b["pools"]["lower"]["lower"])
+    results = json.loads((part / "PairedMNIST" / "x" / "results.json").read_text())
+    assert results["pairing"] == "reference" and results["classifier"] == "ours"
+    assert set(results["by_classifier"]) == {"ours", "reference"}
+    assert results["fid"] == results["by_classifier"]["ours"]["fid"]
+    assert results["by_classifier"]["reference"]["fid"] != results["fid"]
+    assert sorted(p.name for p in (part / "cache").glob("mnist_classifier_*.pt")) == [
+        "mnist_classifier_adam1e-3_b25_e4_dropout.pt", "mnist_classifier_adam1e-4_b25_e4_dropout.pt"]
 
 
 def test_help_works():

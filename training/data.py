@@ -13,7 +13,11 @@ from torch import Tensor
 
 
 class Pool(Protocol):
-    """Anything that draws batches of real data: sample(B, rng) -> (B, ...) float."""
+    """Anything that draws batches of real data: sample(B, rng) -> (B, ...) float.
+
+    A pool that keeps state between draws (a shuffled pass in progress) also
+    has state_dict() and load_state_dict(state); checkpoints save that state.
+    """
 
     def __len__(self) -> int: ...
     def sample(self, batch_size: int, generator: torch.Generator) -> Tensor: ...

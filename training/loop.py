@@ -87,6 +87,9 @@ class TrainState:
             "opt_d": self.opt_d.state_dict(),
             "rng": self.rng.get_state(),
             "step": self.step,
+            # pools with a state of their own (a pass in progress: datasets.mnist_pairs.RedrawnPairs)
+            "pools": {name: pool.state_dict() for name, pool in self.setup.pools.items()
+                      if hasattr(pool, "state_dict")},
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -96,6 +99,8 @@ class TrainState:
         self.opt_d.load_state_dict(state["opt_d"])
         self.rng.set_state(state["rng"])
         self.step = int(state["step"])
+        for name, pool_state in state.get("pools", {}).items():
+            self.setup.pools[name].load_state_dict(pool_state)
 
 
 class Hooks(Protocol):
