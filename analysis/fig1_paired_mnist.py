@@ -11,10 +11,25 @@ from collections.abc import Sequence
 
 from analysis.collect import collect, paper_rows
 from analysis.plotting import draw, figure_args, finish, setup_matplotlib
+from analysis.sweep import PAIR_FREE
+
+
+def score(result: dict, key: str, classifier: str | None) -> float:
+    """A run's score under the named evaluation classifier (default: the run's first)."""
+    if classifier is None or result.get("classifier", "ours") == classifier:
+        return result[key]
+    by = result.get("by_classifier", {})
+    if classifier not in by:
+        raise SystemExit(f"run {result['experiment']} has no scores for the {classifier!r} classifier: "
+                         f"evaluate it with --eval --eval_classifier {classifier}")
+    return by[classifier][key]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = figure_args(__doc__, "fig1_paired_mnist").parse_args(argv)
+    p = figure_args(__doc__, "fig1_paired_mnist")
+    p.add_argument("--classifier", choices=["ours", "reference"], default=None,
+                   help="draw the scores of this evaluation classifier (default: each run's first)")
+    args = p.parse_args(argv)
     plt = setup_matplotlib(args.usetex)
     ours = collect(args.out_path, "PairedMNIST", args.runs)
     fig, axes = plt.subplots(2, 2, figsize=(8, 6))
@@ -25,8 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             ax = axes[row][col]
             draw(ax, [(r["Model"], float(r["Paired samples"]), float(r[column])) for r in paper
                       if float(r["Lambda"]) == lam], ours=False)
-            draw(ax, [(r["model"], float(r["num_joint_samples"]), float(r[key])) for r in ours
-                      if float(r["lambda"]) == lam], ours=True)
+            runs = [r for r in ours if float(r["lambda"]) == lam]
+            counts = {float(r["num_joint_samples"]) for r in runs}
+            # a model without pairs (no-cp) is drawn at every paired count of the panel
+            draw(ax, [(r["model"], x, float(score(r, key, args.classifier))) for r in runs
+                      for x in (counts if r["model"] in PAIR_FREE else [float(r["num_joint_samples"])])], ours=True)
             ax.set(xscale="log", yscale="log" if key == "fid" else "linear", xlabel="paired samples",
                    ylabel=f"{label} (lower is better)", title=f"lambda = {lam}")
     finish(fig, axes.ravel(), args.output, bool(ours), "PairedMNIST (Fig. 1)")

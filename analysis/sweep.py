@@ -37,6 +37,8 @@ FIGURES = {
              "models": ["GAN", "FactorGAN"], "count_flag": "--num_joint_songs", "counts": [10, 20, 50]},
 }
 PAPER_UPDATES = 40 * 5000
+# models that use no paired samples: one run per variant (at the first paired count) serves every count
+PAIR_FREE = {"FactorGAN-no-cp"}
 
 
 @dataclass
@@ -71,7 +73,7 @@ def grid(args: argparse.Namespace) -> list[Job]:
     jobs = []
     for variant in variants:
         for model in args.models or fig["models"]:
-            for count in counts:
+            for count in counts[:1] if model in PAIR_FREE else counts:
                 for seed in args.seeds:
                     tag = "_".join(v for v in variant[1::2])
                     name = f"{model.replace(' ', '_')}_{count}_{tag + '_' if tag else ''}b{args.budget}_s{seed}"

@@ -67,15 +67,15 @@ def test_sweep_dry_run_lists_the_grid_and_skips_finished_runs(tmp_path, capsys):
             "--dry_run"]
     assert sweep.main(args) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0] == "6 runs in the grid, 0 finished, 6 to run"
+    assert lines[0] == "5 runs in the grid, 0 finished, 5 to run"
     commands = lines[1:]
-    assert len(commands) == 6 and all("PairedMNIST.py" in c and "--resume" in c for c in commands)
+    assert len(commands) == 5 and all("PairedMNIST.py" in c and "--resume" in c for c in commands)
     assert all("--epochs 2 --epoch_iter 5000" in c for c in commands)
-    assert sum("--use_real_dep_disc 0" in c for c in commands) == 2
+    assert sum("--use_real_dep_disc 0" in c for c in commands) == 1  # uses no pairs: one run serves both counts
     _run(tmp_path, "PairedMNIST", "FactorGAN_100_0.9_b0.05_s1337", {})
     assert sweep.main(args) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0] == "6 runs in the grid, 1 finished, 5 to run"
+    assert lines[0] == "5 runs in the grid, 1 finished, 4 to run"
     assert not any("FactorGAN_100_0.9_b0.05_s1337" in c for c in lines[1:])
 
 
@@ -88,3 +88,21 @@ def test_sweep_runs_the_grid_and_draws_the_figure(mnist_root, tmp_path):
     rows = collect(tmp_path, "PairedMNIST")
     assert sorted(r["model"] for r in rows) == ["FactorGAN", "GAN"]
     assert (tmp_path / "figures" / "fig1_b1e-05.png").stat().st_size > 10000
+
+
+def test_fig1_draws_a_chosen_classifier_and_names_runs_without_it(tmp_path):
+    for model, n in (("GAN", 10), ("GAN", 100), ("FactorGAN-no-cp", 10)):
+        scores = {"ours": {"fid": 9.0, "dependency": 1.0}, "reference": {"fid": 3.0, "dependency": 0.9}}
+        _run(tmp_path, "PairedMNIST", f"{model}_{n}", {"model": model, "num_joint_samples": n, "lambda": 0.9,
+                                                       "classifier": "ours", **scores["ours"],
+                                                       "by_classifier": scores})
+    result = collect(tmp_path, "PairedMNIST")[0]
+    assert fig1_paired_mnist.score(result, "fid", "reference") == 3.0
+    assert fig1_paired_mnist.score(result, "fid", None) == 9.0
+    out = tmp_path / "fig" / "f"
+    assert fig1_paired_mnist.main(["--out_path", str(tmp_path), "--output", str(out), "--classifier", "reference"]) == 0
+    assert out.with_suffix(".png").stat().st_size > 10000
+    _run(tmp_path, "PairedMNIST", "old", {"model": "GAN", "num_joint_samples": 5, "lambda": 0.9, "fid": 1.0,
+                                          "dependency": 1.0})
+    with pytest.raises(SystemExit, match="old has no scores for the 'reference' classifier"):
+        fig1_paired_mnist.main(["--out_path", str(tmp_path), "--output", str(out), "--classifier", "reference"])
