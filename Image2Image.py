@@ -1,6 +1,7 @@
 """Image2Image (paper Sec. 4.3, Fig. 4): Cityscapes photo -> colour segmentation
 map with a U-Net, from few paired and many unpaired photos and maps; scored by
-pixel accuracy and MSE on the validation set.
+pixel accuracy and MSE on the validation set (the paper's), and by mean class
+accuracy and mean IoU (ours).
 
     python Image2Image.py --factorGAN 1 --num_joint_samples 25
 """
@@ -8,6 +9,7 @@ pixel accuracy and MSE on the validation set.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,18 @@ from torch import Tensor
 from torchvision.utils import save_image
 
 from datasets.pix2pix import load_split
-from eval.cityscapes import mse, pixel_accuracy, prior_map
+from eval.cityscapes import (
+    CLASS_NAMES,
+    NUM_CLASSES,
+    class_scores,
+    confusion_matrix,
+    evaluated,
+    image_accuracy,
+    mse,
+    predicted_classes,
+    prior_map,
+    true_classes,
+)
 from eval.sampling import WithNoise
 from models.conv import ConvDiscriminator
 from models.cyclegan import CycleGenerator
@@ -27,7 +40,7 @@ from training.discriminator import FactorisedDiscriminator, SeparateDiscriminato
 from training.factorisation import Factorisation
 from training.loop import GANSetup, assign_pools
 from training.losses import CycleConsistency, Identity, PairedL1
-from training.options import cache_dir, check_image_size, model_name, paired_count, protocol_name
+from training.options import UserError, cache_dir, check_image_size, model_name, paired_count, protocol_name
 from training.runner import Experiment, Run, append_csv, main
 
 PHOTO, MAP = 3, 3
@@ -36,6 +49,9 @@ PROTOCOLS = {
     "paper": {"loadSize": 128, "generator_channels": 32, "batchSize": 25, "steps": 200000},
     "cpu": {"loadSize": 64, "generator_channels": 16, "batchSize": 16, "steps": 2000},
 }
+# Image2Image_Cityscapes.csv: Metric -> key of score(); the paper's two first, then ours
+CSV_METRICS = (("MSE", "mse"), ("Accuracy", "accuracy"), ("mean class accuracy", "mean_class_accuracy"),
+               ("mean IoU", "mean_iou"))
 
 
 class Image2Image(Experiment):
@@ -55,6 +71,9 @@ class Image2Image(Experiment):
         g.add_argument("--identity_weight", type=float, default=0.5,
                        help="CycleGAN: identity L1 weight, relative to --cycle_weight")
         g.add_argument("--l1_weight", type=float, default=100.0, help="pix2pix: L1 weight")
+        g.add_argument("--eval_subset", type=int, default=100,
+                       help="--eval_every scores the first K validation images in sorted file order "
+                            "(of Cityscapes' 500), with fixed noise")
 
     def model(self, opts: argparse.Namespace) -> str:
         return BASELINES[opts.model] if opts.model else model_name(opts)
@@ -69,9 +88,20 @@ class Image2Image(Experiment):
         n_paired = paired_count(opts, "num_joint_samples", len(images), "training pairs")
         images = images.to(device)
         self.train_maps = images[:, PHOTO:]  # for the photo-blind baselines
+        if opts.eval_every and not opts.eval:
+            if opts.eval_subset < 1:
+                raise UserError(f"--eval_subset must be at least 1, got {opts.eval_subset}")
+            val, _ = load_split(opts.data_root, "cityscapes", "val", opts.loadSize, cache_dir(opts),
+                                progress=not opts.no_progress)
+            self.val_subset = val[: opts.eval_subset].to(device)
         setup = build_gan(opts, device, images, n_paired)
         split = {"num_joint_samples": n_paired, "train_images": len(names), "paired_files": names[:n_paired]}
         return setup, split
+
+    def baselines(self) -> dict[str, ConstantMap]:
+        """The photo-blind predictors, from the training maps."""
+        return {"prior (photo-blind)": ConstantMap(prior_map(self.train_maps)),
+                "mean map (photo-blind)": ConstantMap(as_float(self.train_maps).mean(0))}
 
     def evaluate(self, setup: GANSetup, opts: argparse.Namespace, run: Run) -> dict[str, Any]:
         device = next(setup.generator.parameters()).device
@@ -79,20 +109,31 @@ class Image2Image(Experiment):
                             progress=not opts.no_progress)
         rng = torch.Generator(device=device).manual_seed(opts.seed + 1)
         predictor = WithNoise(setup.generator.predictor, opts.nz, rng)  # photos -> maps
-        model = self.model(opts)
+        model, baselines = self.model(opts), self.baselines()
         scores = {model: score(predictor, val, device)}
-        prior, mean_map = prior_map(self.train_maps), as_float(self.train_maps).mean(0)
-        scores["prior (photo-blind)"] = score(ConstantMap(prior), val, device)
-        scores["mean map (photo-blind)"] = score(ConstantMap(mean_map), val, device)
+        scores.update({name: score(predict, val, device) for name, predict in baselines.items()})
         save_examples(predictor, val[: opts.num_examples].to(device), run.samples / "val_examples.png")
         protocol = protocol_name(PROTOCOLS, opts)
-        rows = [[opts.num_joint_samples, round(v, 5), model, metric, protocol, opts.experiment_name]
-                for model, s in scores.items() for metric, v in (("MSE", s["mse"]), ("Accuracy", s["accuracy"]))]
         append_csv(run.path.parent / "Image2Image_Cityscapes.csv",
-                   ["Paired samples", "Perf", "Model", "Metric", "Protocol", "Experiment"], rows, delimiter=",")
+                   ["Paired samples", "Perf", "Model", "Metric", "Protocol", "Experiment"],
+                   csv_rows(scores, opts, protocol), delimiter=",")
         ours = scores.pop(model)
-        return {"model": model, "num_joint_samples": opts.num_joint_samples,
-                "protocol": protocol, **ours, "baselines": scores}
+        results = {"model": model, "num_joint_samples": opts.num_joint_samples,
+                   "protocol": protocol, **ours, "baselines": scores}
+        if opts.eval_every:  # the baselines on the images of the val/ curves, for reference lines beside them
+            subset = val[: opts.eval_subset]
+            results["val_subset"] = {"images": len(subset), "baselines": {
+                name: headline(score(predict, subset, device)) for name, predict in baselines.items()}}
+        return results
+
+    def periodic_scores(self, setup: GANSetup, opts: argparse.Namespace) -> dict[str, float]:
+        """The generator on the first --eval_subset val images, with the same
+        noise every time (its own RNG): pixel_accuracy, mean_class_accuracy,
+        mean_iou (%) and mse."""
+        device = next(setup.generator.parameters()).device
+        rng = torch.Generator(device=device).manual_seed(opts.seed + 1)
+        s = headline(score(WithNoise(setup.generator.predictor, opts.nz, rng), self.val_subset, device))
+        return {"pixel_accuracy": s.pop("accuracy"), **s}
 
 
 def build_gan(opts: argparse.Namespace, device: torch.device, images: Tensor, n_paired: int) -> GANSetup:
@@ -140,16 +181,50 @@ class ConstantMap:
         return self.colour_map.to(photos.device).expand(photos.shape[0], -1, -1, -1)
 
 
-def score(predict: Any, val: Tensor, device: torch.device, batch_size: int = 50) -> dict[str, float]:
-    """Mean per-image pixel accuracy (%) and MSE of predict over val pairs (N, 6, H, W) uint8."""
+def score(predict: Any, val: Tensor, device: torch.device, batch_size: int = 50) -> dict[str, Any]:
+    """Scores of predict over val pairs (N, 6, H, W) uint8. In %: accuracy, the
+    paper's per-image pixel accuracy averaged over images; mean_class_accuracy,
+    mean_iou and per_class (name -> {"accuracy", "iou"}, None where undefined)
+    from one confusion matrix over all pixels (``eval.cityscapes.class_scores``).
+    And mse, averaged over images."""
     acc, err = [], []
+    confusion = torch.zeros(NUM_CLASSES, NUM_CLASSES + 1, dtype=torch.long, device=device)
     for i in range(0, val.shape[0], batch_size):
         batch = as_float(val[i:i + batch_size].to(device))
         pred = predict(batch[:, :PHOTO])
-        acc.append(pixel_accuracy(pred, batch[:, PHOTO:]))
+        pred_classes, truth = predicted_classes(pred), true_classes(batch[:, PHOTO:])
+        acc.append(image_accuracy(pred_classes, truth))
         err.append(mse(pred, batch[:, PHOTO:]))
+        confusion += confusion_matrix(pred_classes, truth, evaluated(truth))
     acc_all = torch.cat(acc)
-    return {"accuracy": 100 * float(acc_all[~acc_all.isnan()].mean()), "mse": float(torch.cat(err).mean())}
+    classes = class_scores(confusion.cpu())
+    per_class = {name: {"accuracy": _percent(a), "iou": _percent(u)} for name, a, u
+                 in zip(CLASS_NAMES, classes["class_accuracy"].tolist(), classes["iou"].tolist(), strict=True)}
+    return {"accuracy": 100 * float(acc_all[~acc_all.isnan()].mean()), "mse": float(torch.cat(err).mean()),
+            "mean_class_accuracy": 100 * classes["mean_class_accuracy"], "mean_iou": 100 * classes["mean_iou"],
+            "per_class": per_class}
+
+
+def _percent(fraction: float) -> float | None:
+    return None if math.isnan(fraction) else 100 * fraction
+
+
+def headline(scores: dict[str, Any]) -> dict[str, float]:
+    """score()'s numbers without the per-class table."""
+    return {k: v for k, v in scores.items() if k != "per_class"}
+
+
+def csv_rows(scores: dict[str, dict[str, Any]], opts: argparse.Namespace, protocol: str) -> list[list[Any]]:
+    """Rows of Image2Image_Cityscapes.csv for each model's score(): the
+    CSV_METRICS, then "IoU <class>" for every class with an IoU (present in
+    the ground truth or the prediction)."""
+    rows = []
+    for model, s in scores.items():
+        values = [(metric, s[key]) for metric, key in CSV_METRICS]
+        values += [(f"IoU {name}", c["iou"]) for name, c in s["per_class"].items() if c["iou"] is not None]
+        rows += [[opts.num_joint_samples, round(v, 5), model, metric, protocol, opts.experiment_name]
+                 for metric, v in values]
+    return rows
 
 
 def save_examples(predict: WithNoise, val: Tensor, path: Path) -> None:

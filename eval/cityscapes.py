@@ -3,6 +3,10 @@
 The class colours are the public Cityscapes label definitions
 (cityscapesScripts, ``helpers/labels.py``): (name, trainId, colour), where
 trainId 255 marks classes ignored in evaluation.
+
+Per-image pixel accuracy is the paper's metric; the class scores (per-class
+accuracy and IoU, their means) come from one confusion matrix accumulated
+over a whole set, as segmentation benchmarks compute them.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ ALL_COLOURS = torch.tensor([c for _, _, c in LABELS], dtype=torch.float32) / 255
 ALL_TRAIN_IDS = torch.tensor([t for _, t, _ in LABELS])  # (35,)
 EVAL_COLOURS = torch.tensor([c for _, c in sorted((t, c) for _, t, c in LABELS if t != IGNORE)],
                             dtype=torch.float32) / 255  # (19, 3), row k = trainId k
+NUM_CLASSES = len(EVAL_COLOURS)
+CLASS_NAMES = tuple(n for _, n in sorted((t, n) for n, t, _ in LABELS if t != IGNORE))  # trainId order
 
 
 def nearest_colour(maps: Tensor, palette: Tensor) -> Tensor:
@@ -58,15 +64,26 @@ def true_classes(maps: Tensor) -> Tensor:
     return ALL_TRAIN_IDS.to(maps.device)[nearest_colour(maps, ALL_COLOURS)]
 
 
+def evaluated(truth: Tensor) -> Tensor:
+    """(B, H, W) ground-truth trainIds -> (B, H, W) bool: the pixels that are
+    scored (not of an ignored class)."""
+    return truth != IGNORE
+
+
 def pixel_accuracy(pred_maps: Tensor, true_maps: Tensor) -> Tensor:
     """Per-image pixel accuracy over the non-ignored ground-truth pixels.
 
     pred_maps, true_maps: (B, 3, H, W) in [0, 1] -> (B,) accuracies
     (NaN for an image without evaluated pixels).
     """
-    truth = true_classes(true_maps)
-    valid = truth != IGNORE
-    correct = (predicted_classes(pred_maps) == truth) & valid
+    return image_accuracy(predicted_classes(pred_maps), true_classes(true_maps))
+
+
+def image_accuracy(pred_classes: Tensor, gt_classes: Tensor) -> Tensor:
+    """(B, H, W) predicted and ground-truth trainIds -> (B,) fraction of each
+    image's evaluated pixels predicted right (NaN without evaluated pixels)."""
+    valid = evaluated(gt_classes)
+    correct = (pred_classes == gt_classes) & valid
     return correct.sum((1, 2)).float() / valid.sum((1, 2)).float()
 
 
@@ -95,3 +112,45 @@ def prior_map(true_maps: Tensor, batch_size: int = 64) -> Tensor:
         c = onehot[..., : len(EVAL_COLOURS)].sum(0)  # (H, W, 19), ignored pixels dropped
         counts = c if counts is None else counts + c
     return colour_of(counts.argmax(-1)[None])[0]
+
+
+def confusion_matrix(pred_classes: Tensor, gt_classes: Tensor, valid: Tensor,
+                     num_classes: int = NUM_CLASSES) -> Tensor:
+    """Pixel counts: row = ground-truth class, column = predicted class.
+
+    pred_classes, gt_classes: (...) int class ids; valid: (...) bool, the
+    pixels to count (``evaluated(gt_classes)``: ignored ground truth is left
+    out). Returns (num_classes, num_classes + 1) int64; the extra last column
+    ("other") counts predictions outside 0..num_classes-1: they are wrong for
+    their ground-truth class, and a false positive of no class.
+    """
+    gt = gt_classes[valid].long()
+    if ((gt < 0) | (gt >= num_classes)).any():
+        raise ValueError(f"valid ground-truth classes must lie in 0..{num_classes - 1}")
+    pred = pred_classes[valid].long()
+    pred = torch.where((pred < 0) | (pred >= num_classes), num_classes, pred)
+    counts = torch.bincount(gt * (num_classes + 1) + pred, minlength=num_classes * (num_classes + 1))
+    return counts.view(num_classes, num_classes + 1)
+
+
+def class_scores(confusion: Tensor) -> dict[str, Tensor | float]:
+    """Class scores, fractions in [0, 1], from a (K, K + 1) confusion matrix
+    (rows ground truth, columns prediction, last column "other").
+
+    class_accuracy: (K,) recall, correct / ground-truth pixels of the class,
+    NaN for a class absent from the ground truth; iou: (K,) correct /
+    (ground truth or predicted as the class), NaN for a class absent from both.
+    mean_class_accuracy averages the classes present in the ground truth;
+    mean_iou the classes present in the ground truth or the prediction (one
+    predicted but absent from the ground truth has IoU 0 and counts); classes
+    absent from both are left out of both means. NaN when nothing is left.
+    """
+    k = confusion.shape[0]
+    confusion = confusion.double()
+    correct = confusion.diagonal()
+    truth = confusion.sum(1)  # "other" predictions included: they are misses
+    predicted = confusion[:, :k].sum(0)
+    accuracy = correct / truth  # 0 / 0 = NaN
+    iou = correct / (truth + predicted - correct)
+    return {"class_accuracy": accuracy, "iou": iou,
+            "mean_class_accuracy": float(accuracy.nanmean()), "mean_iou": float(iou.nanmean())}

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from analysis import fig1_paired_mnist, fig2_image_pairs, fig4_image2image, fig6_audio_separation, sweep
+from analysis import fig1_paired_mnist, fig2_image_pairs, fig4_image2image, fig6_audio_separation, fig_i2i_curves, sweep
 from analysis.collect import collect, paper_rows
 from analysis.collect import main as collect_main
 
@@ -60,6 +60,38 @@ def test_each_figure_draws_a_png(module, with_runs, fake_out, tmp_path):
     assert module.main(["--out_path", str(out), "--output", str(target)]) == 0
     assert (tmp_path / "fig" / f"{target.name}.png").stat().st_size > 10000
     assert (tmp_path / "fig" / f"{target.name}.pdf").is_file()
+
+
+def _curve_run(out, name, shift, results=None):
+    folder = out / "Image2Image" / name
+    folder.mkdir(parents=True)
+    lines = [{"step": 1, "G/loss": 1.0}]
+    lines += [{"step": s, "val/pixel_accuracy": 40.0 + s + shift, "val/mean_iou": 10.0 + s, "val/mse": 0.05}
+              for s in (2, 4)]
+    lines.append({"step": 4, "val/pixel_accuracy": 50.0 + shift, "val/mean_iou": 15.0})  # repeated after a resume
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    if results is not None:
+        (folder / "results.json").write_text(json.dumps(results))
+    return folder
+
+
+def test_i2i_curves_read_val_scores_and_draw_them_with_the_baselines(tmp_path):
+    full = {"prior (photo-blind)": {"accuracy": 60.0, "mean_iou": 15.0}}
+    subset = {"prior (photo-blind)": {"accuracy": 58.0, "mean_iou": 14.0},
+              "mean map (photo-blind)": {"accuracy": 55.0, "mean_iou": 9.0}}
+    a = _curve_run(tmp_path, "a", 0.0)  # still training: no results.json
+    b = _curve_run(tmp_path, "b", 5.0, {"baselines": full, "val_subset": {"images": 3, "baselines": subset}})
+    c = _curve_run(tmp_path, "c", 1.0, {"baselines": full})
+    curves = fig_i2i_curves.read_curves(a)
+    assert curves["val/pixel_accuracy"] == [(2, 42.0), (4, 50.0)] and set(curves) == {
+        "val/pixel_accuracy", "val/mean_iou", "val/mse"}
+    assert fig_i2i_curves.baseline_lines([a, b, c]) == (subset, "val subset")
+    assert fig_i2i_curves.baseline_lines([a, c]) == (full, "full val set")
+    assert fig_i2i_curves.baseline_lines([a]) == ({}, "")
+    for out in (tmp_path, tmp_path / "empty"):
+        target = tmp_path / "fig" / out.name
+        assert fig_i2i_curves.main(["--out_path", str(out), "--output", str(target)]) == 0
+        assert target.with_suffix(".png").stat().st_size > 10000
 
 
 def test_sweep_dry_run_lists_the_grid_and_skips_finished_runs(tmp_path, capsys):

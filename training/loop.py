@@ -107,6 +107,7 @@ class Hooks(Protocol):
     """What the loop reports to (the run directory, in practice)."""
 
     def log(self, step: int, scalars: dict[str, float]) -> None: ...
+    def after_step(self, state: TrainState) -> None: ...  # e.g. periodic validation scores
     def checkpoint(self, state: TrainState, epoch_end: int | None) -> None: ...
 
 
@@ -248,6 +249,7 @@ def train(state: TrainState, cfg: LoopConfig, hooks: Hooks) -> bool:
                 sums[k] = sums[k] + v if k in sums else v.clone()
             count += 1
             bar.update(1)
+            hooks.after_step(state)  # before the checkpoint: a crash in between repeats it, never skips it
             step = state.step
             epoch_end = step // cfg.epoch_iter if step % cfg.epoch_iter == 0 else None
             must_save = (epoch_end is not None or step % cfg.checkpoint_every == 0

@@ -79,6 +79,9 @@ def build_parser(description: str, add_task_options: Callable[[argparse.Argument
     g.add_argument("--checkpoint_every", type=int, default=1000,
                    help="write a full checkpoint every N generator updates (and after every epoch)")
     g.add_argument("--log_every", type=int, default=100, help="log training scalars every N updates")
+    g.add_argument("--eval_every", type=int, default=0,
+                   help="score the generator on a fixed validation subset every N updates, logged under val/ "
+                        "(0: never; only experiments with periodic scores, i.e. Image2Image)")
     g.add_argument("--no_progress", action="store_true", help="no progress bar")
 
     g = p.add_argument_group("FactorGAN")
@@ -119,6 +122,8 @@ def check_options(opts: argparse.Namespace) -> None:
     for name in ("epochs", "epoch_iter", "batchSize", "nz", "disc_iter", "checkpoint_every", "log_every"):
         if getattr(opts, name) < 1:
             raise UserError(f"--{name} must be at least 1, got {getattr(opts, name)}")
+    if opts.eval_every < 0:
+        raise UserError(f"--eval_every must be 0 (off) or positive, got {opts.eval_every}")
     if opts.threads is not None and opts.threads < 1:
         raise UserError(f"--threads must be at least 1, got {opts.threads}")
 

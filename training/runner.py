@@ -14,11 +14,13 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from training import checkpoint
 from training.loop import GANSetup, LoopConfig, TrainingDiverged, TrainState, make_optimizers, train
@@ -45,6 +47,32 @@ class Experiment:
         """Evaluate setup.generator (already loaded); returns the results."""
         raise NotImplementedError
 
+    def periodic_scores(self, setup: GANSetup, opts: argparse.Namespace) -> dict[str, float]:
+        """Quick scores of setup.generator during training (--eval_every), e.g.
+        on a fixed validation subset; logged under val/. Called through
+        ``score_aside``; it is not given the training RNG and must draw from
+        its own. Experiments without it refuse --eval_every."""
+        raise NotImplementedError
+
+
+def has_periodic_scores(experiment: Experiment) -> bool:
+    return type(experiment).periodic_scores is not Experiment.periodic_scores
+
+
+def score_aside(generator: nn.Module, scores: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """scores() with the generator in eval mode (BatchNorm statistics are used,
+    not updated), without gradients and with the global RNGs restored after:
+    training goes on exactly as if it had not run."""
+    device = next(generator.parameters()).device
+    on_cpu = device.type == "cpu"  # the CPU RNG is always forked; an accelerator's only when named
+    was_training = generator.training
+    generator.eval()
+    try:
+        with torch.no_grad(), torch.random.fork_rng([] if on_cpu else [device], device_type=None if on_cpu else device.type):
+            return scores()
+    finally:
+        generator.train(was_training)
+
 
 class Run:
     """A run directory: out/<task>/<experiment_name>/ with config.json,
@@ -55,6 +83,7 @@ class Run:
         self.opts = opts
         self.checkpoints = path / "checkpoints"
         self.samples = path / "samples"
+        self.scores: Callable[[], dict[str, float]] | None = None  # what after_step logs every opts.eval_every
         self._writer = None
 
     @property
@@ -79,6 +108,15 @@ class Run:
             self._writer.add_scalar(key, value, step)
         with open(self.path / "metrics.jsonl", "a") as f:
             f.write(json.dumps({"step": step, "time": round(time.time(), 3), **scalars}) + "\n")
+
+    def after_step(self, state: TrainState) -> None:
+        """Every opts.eval_every updates (counted from the run's start, so a
+        resumed run scores at the same steps): log self.scores() under val/."""
+        every = self.opts.eval_every
+        if self.scores is None or not every or state.step % every:
+            return
+        scores = score_aside(state.setup.generator, self.scores)
+        self.log(state.step, {f"val/{key}": value for key, value in scores.items()})
 
     def checkpoint(self, state: TrainState, epoch_end: int | None) -> None:
         gen = {"generator": state.setup.generator.state_dict(), "step": state.step}
@@ -143,6 +181,8 @@ def run_experiment(experiment: Experiment, argv: Sequence[str] | None = None) ->
     opts = parse_options(parser, argv, experiment.task, experiment.default_name)
     run = Run(Path(opts.out_path) / experiment.task / opts.experiment_name, opts)
     _check_run_dir(run, opts)
+    if opts.eval_every and not opts.eval and not has_periodic_scores(experiment):
+        raise UserError(f"--eval_every: {experiment.task} has no periodic scores; leave it at 0")
     if opts.threads:
         torch.set_num_threads(opts.threads)
     device = pick_device(opts)
@@ -153,6 +193,8 @@ def run_experiment(experiment: Experiment, argv: Sequence[str] | None = None) ->
         run.write_json("config.json", {**vars(opts), "git_commit": _git_commit(),
                                        "torch_threads": torch.get_num_threads()})
         run.write_json("split.json", split)
+        if opts.eval_every:
+            run.scores = partial(experiment.periodic_scores, setup, opts)
         step = _train(setup, opts, run, device)
         if step < opts.epochs * opts.epoch_iter:
             print(f"stopped at step {step} with a checkpoint; continue with --resume", file=sys.stderr)

@@ -1,0 +1,81 @@
+"""Image2Image validation curves of runs trained with --eval_every: pixel
+accuracy and mean IoU on the fixed validation subset vs generator update, one
+line per run, and the photo-blind baselines as horizontal lines.
+
+The baselines come from the runs' results.json, written when a run finishes:
+``val_subset.baselines`` (the same images as the curves; runs with
+--eval_every), else ``baselines`` (the whole validation set); the legend says
+which. They depend only on the training maps and the images, so the first
+run, in name order, that has them gives the lines: draw runs of one --loadSize
+and --eval_subset together (select them with --runs).
+
+    python -m analysis.fig_i2i_curves --out_path out --runs '*_25joint*'
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from analysis.plotting import COLOURS, figure_args, finish, setup_matplotlib
+
+# (key in metrics.jsonl, key in results.json, axis label)
+PANELS = (("val/pixel_accuracy", "accuracy", "pixel accuracy (%)"), ("val/mean_iou", "mean_iou", "mean IoU (%)"))
+
+
+def read_curves(run: Path) -> dict[str, list[tuple[int, float]]]:
+    """A run's metrics.jsonl -> val/ key -> [(step, value)] in step order; a
+    step logged twice (a resumed run that repeated it) keeps its last value."""
+    by_key: dict[str, dict[int, float]] = {}
+    path = run / "metrics.jsonl"
+    lines = path.read_text().splitlines() if path.is_file() else []
+    for line in lines:
+        record = json.loads(line)
+        for key, value in record.items():
+            if key.startswith("val/"):
+                by_key.setdefault(key, {})[int(record["step"])] = float(value)
+    return {key: sorted(points.items()) for key, points in by_key.items()}
+
+
+def baseline_lines(runs: Sequence[Path]) -> tuple[dict[str, dict[str, Any]], str]:
+    """Photo-blind baseline name -> its scores, and the images they were
+    scored on ("val subset" or "full val set"), from the first of the runs
+    whose results.json has them; ({}, "") when none has."""
+    for run in runs:
+        path = run / "results.json"
+        if not path.is_file():
+            continue
+        results = json.loads(path.read_text())
+        if "val_subset" in results:
+            return results["val_subset"]["baselines"], "val subset"
+        if results.get("baselines"):
+            return results["baselines"], "full val set"
+    return {}, ""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = figure_args(__doc__, "fig_i2i_curves").parse_args(argv)
+    plt = setup_matplotlib(args.usetex)
+    runs = sorted(p for p in Path(args.out_path, "Image2Image").glob(args.runs) if p.is_dir())
+    curves = {run.name: c for run in runs if (c := read_curves(run))}
+    baselines, where = baseline_lines(runs)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    for ax, (key, result_key, label) in zip(axes, PANELS, strict=True):
+        for name, run_curves in curves.items():
+            if key in run_curves:
+                steps, values = zip(*run_curves[key], strict=True)
+                ax.plot(steps, values, marker=".", label=name)
+        for name, scores in sorted(baselines.items()):
+            if scores.get(result_key) is not None:  # results of older runs lack mean_iou
+                ax.axhline(scores[result_key], color=COLOURS.get(name), linestyle="--", label=f"{name}, {where}")
+        ax.set(xlabel="generator update", ylabel=f"{label}, higher is better")
+    title = "Image2Image, Cityscapes: scores on the validation subset during training"
+    finish(fig, axes, args.output, True, title if curves else f"{title} (no runs with --eval_every yet)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
