@@ -118,8 +118,8 @@ class FactorisedDiscriminator(nn.Module):
 
     def real_sources(self) -> dict[str, str]:
         """For each sub-discriminator that sees real data, which pool it uses:
-        'paired' (only full joint observations) or 'marginal' (every sample's
-        parts, paired or not). A joint discriminator needs paired data."""
+        'paired' (only full joint observations) or 'marginal' (its parts from
+        every observation, paired or not). A joint discriminator needs paired data."""
         sources = {}
         for name, seen in self.parts.items():
             covers_all = set(seen) == set(self.factorisation.names)
@@ -137,8 +137,10 @@ class FactorisedDiscriminator(nn.Module):
     ) -> dict[str, SubLoss]:
         """Each sub-discriminator's loss for one discriminator update.
 
-        real: sub-discriminator name -> (B, ...) real joint samples from the
-            pool that ``real_sources()`` names (not needed for D_Q).
+        real: sub-discriminator name -> (B, ...) real data from the pool that
+            ``real_sources()`` names (not needed for D_Q): full joint samples,
+            or, for a marginal discriminator, only the parts it sees (a pool
+            of parts observed alone).
         fake: sub-discriminator name -> (B, ...) generated joint samples
             (not needed for D_P). Pass the same tensor for every name to share
             one generated batch between all sub-discriminators.
@@ -147,7 +149,7 @@ class FactorisedDiscriminator(nn.Module):
         out: dict[str, SubLoss] = {}
         for name, disc in self.marginals.items():
             seen = self.parts[name]
-            out[name] = bce_real_fake(disc, f.take(real[name], seen), f.take(fake[name], seen))
+            out[name] = bce_real_fake(disc, f.parts_of(real[name], seen), f.take(fake[name], seen))
         if self.dep_p is not None:
             paired = real[P_DEP]
             out[P_DEP] = bce_real_fake(self.dep_p, paired, f.shuffle(paired, generator))

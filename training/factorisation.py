@@ -60,6 +60,20 @@ class Factorisation:
         pieces = [x.narrow(self.dim, self.slices[p].start, self.sizes[p]) for p in parts]
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=self.dim)
 
+    def parts_of(self, x: Tensor, parts: Sequence[str]) -> Tensor:
+        """The named parts of x, where x holds either full joint samples or
+        exactly those parts already (a pool of parts observed alone).
+
+        x: (B, ..., total or sum of the parts' sizes, ...) -> (B, ..., sum of part sizes, ...)
+        """
+        size = sum(self.sizes[p] for p in parts)
+        if x.shape[self.dim] == self.total:
+            return self.take(x, parts)
+        if x.shape[self.dim] == size:
+            return x
+        raise ValueError(f"expected full joint samples ({self.total} entries along dim {self.dim}) or the parts "
+                         f"{list(parts)} alone ({size}) for {self!r}, got shape {tuple(x.shape)}")
+
     def shuffle(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Break the dependencies between parts (paper Sec. 2.2).
 

@@ -13,12 +13,14 @@ import math
 import signal
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, Self
 
 import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from training.checkpoint import save_atomic
 from training.data import Pool
 from training.discriminator import P_DEP, FactorisedDiscriminator
 
@@ -47,12 +49,24 @@ class GANSetup:
     extra_losses: list[GeneratorLossTerm] = field(default_factory=list)
 
 
-def assign_pools(discriminator: FactorisedDiscriminator, paired: Pool, marginal: Pool) -> dict[str, Pool]:
+def assign_pools(discriminator: FactorisedDiscriminator, paired: Pool,
+                 marginal: Pool | Mapping[str, Pool]) -> dict[str, Pool]:
     """Real data for each sub-discriminator: the paired pool where full joint
     observations are needed (D_P, a GAN's joint discriminator), else the
-    marginal pool (every sample, whose parts are used separately)."""
-    return {name: paired if source == "paired" else marginal
-            for name, source in discriminator.real_sources().items()}
+    marginal data: one pool of joint samples whose parts serve every marginal
+    discriminator, or per marginal discriminator a pool of its parts alone
+    (e.g. shoe photos without edge maps; any size, independent of the others)."""
+    pools = {}
+    for name, source in discriminator.real_sources().items():
+        if source == "paired":
+            pools[name] = paired
+        elif not isinstance(marginal, Mapping):
+            pools[name] = marginal
+        elif name in marginal:
+            pools[name] = marginal[name]
+        else:
+            raise ValueError(f"no pool for the marginal discriminator {name!r}; got pools for {sorted(marginal)}")
+    return pools
 
 
 @dataclass
@@ -92,6 +106,14 @@ class TrainState:
                       if hasattr(pool, "state_dict")},
         }
 
+    @classmethod
+    def create(cls, setup: GANSetup, lr: float = 1e-4, beta1: float = 0.5, l2: float = 0.0,
+               seed: int = 1337) -> TrainState:
+        """A fresh state: Adam optimisers (make_optimizers) and a seeded RNG on the generator's device."""
+        device = next(setup.generator.parameters()).device
+        opt_g, opt_d = make_optimizers(setup, lr, beta1, l2)
+        return cls(setup, opt_g, opt_d, torch.Generator(device=device).manual_seed(seed))
+
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.setup.generator.load_state_dict(state["generator"])
         self.setup.discriminator.load_state_dict(state["discriminator"])
@@ -109,6 +131,26 @@ class Hooks(Protocol):
     def log(self, step: int, scalars: dict[str, float]) -> None: ...
     def after_step(self, state: TrainState) -> None: ...  # e.g. periodic validation scores
     def checkpoint(self, state: TrainState, epoch_end: int | None) -> None: ...
+
+
+class MemoryLog:
+    """train()'s default hooks: no run directory. The logged scalars stay in
+    ``history`` (dicts with a "step"); with checkpoint_path, every checkpoint
+    writes the full state there (atomically), for ``TrainState.load_state_dict``."""
+
+    def __init__(self, checkpoint_path: str | Path | None = None) -> None:
+        self.history: list[dict[str, float]] = []
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
+
+    def log(self, step: int, scalars: dict[str, float]) -> None:
+        self.history.append({"step": step, **scalars})
+
+    def after_step(self, state: TrainState) -> None:
+        pass
+
+    def checkpoint(self, state: TrainState, epoch_end: int | None) -> None:
+        if self.checkpoint_path is not None:
+            save_atomic(state.state_dict(), self.checkpoint_path)
 
 
 class TrainingDiverged(RuntimeError):
@@ -227,13 +269,15 @@ def _finite_means(sums: dict[str, Tensor], count: int, step: int) -> dict[str, f
     return means
 
 
-def train(state: TrainState, cfg: LoopConfig, hooks: Hooks) -> bool:
-    """Train from state.step to epochs * epoch_iter (or max_steps).
+def train(state: TrainState, cfg: LoopConfig, hooks: Hooks | None = None) -> bool:
+    """Train from state.step to epochs * epoch_iter (or max_steps), reporting
+    to hooks (default: a MemoryLog, which keeps the scalars in memory).
 
     Returns True when the full schedule is done, False when stopped early
     (max_steps or a signal); a checkpoint is written either way.
     Raises TrainingDiverged on a NaN/inf loss, before any checkpoint holds it.
     """
+    hooks = MemoryLog() if hooks is None else hooks
     total = cfg.epochs * cfg.epoch_iter
     stop_at = min(total, cfg.max_steps) if cfg.max_steps else total
     state.setup.generator.train()
