@@ -29,6 +29,7 @@ from torch import Tensor
 from eval.visualise import pairs_to_rgb
 from training.checkpoint import save_atomic
 from training.data import as_float
+from training.options import int01
 
 Features = Callable[[Tensor], Tensor]  # (N, 3, H, W) uint8 -> (N, D) float
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's name for it
@@ -36,7 +37,7 @@ CSV_COLUMNS = ["View", "FID", "KID", "KID_std"]
 
 
 def add_fid_options(g: argparse._ArgumentGroup) -> None:
-    g.add_argument("--fid", type=int, choices=[0, 1], default=1,
+    g.add_argument("--fid", type=int01, default=1,
                    help="1: also score FID and KID (torch-fidelity's Inception) of each image and of the pair "
                         "vs the validation split")
     g.add_argument("--fid_weights", type=_existing_file, default=None,

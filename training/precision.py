@@ -71,9 +71,13 @@ class Precision:
                 scaler.load_state_dict(state[name])
 
 
-def _compiled_modules(generator: nn.Module, discriminators: dict[str, nn.Module]) -> list[nn.Module]:
-    # dict.fromkeys: a module shared by two sub-discriminators is compiled once
-    return list(dict.fromkeys([generator, *discriminators.values()]))
+def compile_in_place(generator: nn.Module, discriminators: dict[str, nn.Module]) -> list[nn.Module]:
+    """torch.compile the generator and each sub-discriminator in place; returns them."""
+    check_compiler(next(generator.parameters()).device)
+    modules = list(dict.fromkeys([generator, *discriminators.values()]))  # a shared module is compiled once
+    for module in modules:
+        module.compile()
+    return modules
 
 
 def check_compiler(device: torch.device) -> None:
@@ -95,10 +99,7 @@ def compiled(generator: nn.Module, discriminators: dict[str, nn.Module], enabled
     if not enabled:
         yield
         return
-    check_compiler(next(generator.parameters()).device)
-    modules = _compiled_modules(generator, discriminators)
-    for module in modules:
-        module.compile()
+    modules = compile_in_place(generator, discriminators)
     try:
         yield
     finally:
