@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from torch import Tensor
 from torchvision.utils import save_image
 
 from datasets.pix2pix import load_split
+from eval import image_fid
 from eval.cityscapes import (
     CLASS_NAMES,
     NUM_CLASSES,
@@ -74,6 +76,7 @@ class Image2Image(Experiment):
         g.add_argument("--eval_subset", type=int, default=100,
                        help="--eval_every scores the first K validation images in sorted file order "
                             "(of Cityscapes' 500), with fixed noise")
+        image_fid.add_fid_options(g)
 
     def model(self, opts: argparse.Namespace) -> str:
         return BASELINES[opts.model] if opts.model else model_name(opts)
@@ -134,6 +137,9 @@ class Image2Image(Experiment):
         rng = torch.Generator(device=device).manual_seed(opts.seed + 1)
         s = headline(score(WithNoise(setup.generator.predictor, opts.nz, rng), self.val_subset, device))
         return {"pixel_accuracy": s.pop("accuracy"), **s}
+        return {"model": model, "num_joint_samples": opts.num_joint_samples,
+                "protocol": protocol, **ours, "baselines": scores,
+                **fid_kid(setup, opts, val.to(device), run, [model, opts.num_joint_samples, protocol])}
 
 
 def build_gan(opts: argparse.Namespace, device: torch.device, images: Tensor, n_paired: int) -> GANSetup:
@@ -233,6 +239,31 @@ def save_examples(predict: WithNoise, val: Tensor, path: Path) -> None:
     batch = as_float(val)
     triples = torch.cat([batch[:, :PHOTO], predict(batch[:, :PHOTO]), batch[:, PHOTO:]], dim=3)
     save_image(triples.cpu(), str(path), nrow=4, padding=2, pad_value=1.0)
+
+
+def fid_kid(setup: GANSetup, opts: argparse.Namespace, val: Tensor, run: Run, columns: list[Any]) -> dict[str, Any]:
+    """FID/KID of the predicted maps and of (photo, predicted map) pairs vs the
+    validation pairs val (N, 6, H, W); rows in FID_KID.csv. Empty when skipped."""
+    rng = torch.Generator(device=val.device).manual_seed(opts.seed + 2)  # apart from the accuracy's draws
+    fake = partial(predicted_pairs, WithNoise(setup.generator.predictor, opts.nz, rng), val)
+    layout = image_fid.PairLayout(PHOTO, ("photo", "map"), ("map", "joint"))
+    cache = cache_dir(opts) / f"fid_cityscapes_val_{opts.loadSize}px"
+    scores = image_fid.scores_or_none(opts, val, fake, layout, cache)
+    if scores is None:
+        return {}
+    append_csv(run.path.parent / "FID_KID.csv",
+               [*image_fid.CSV_COLUMNS, "Model", "Paired samples", "Protocol", "Real", "Generated", "Experiment"],
+               image_fid.csv_rows(scores, *columns, len(val), len(val), opts.experiment_name), delimiter=",")
+    return {"fid_kid": scores, "fid_kid_images": len(val)}
+
+
+def predicted_pairs(predict: WithNoise, val: Tensor, batch_size: int = 50) -> Tensor:
+    """val (N, 6, H, W) pairs -> (N, 6, H, W) uint8: the same photos with predicted maps."""
+    out = []
+    for i in range(0, val.shape[0], batch_size):
+        photos = as_float(val[i:i + batch_size, :PHOTO])
+        out.append(image_fid.to_uint8(torch.cat([photos, predict(photos)], dim=1)))
+    return torch.cat(out)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+from functools import partial
 from typing import Any
 
 import torch
 
 from datasets.pix2pix import CHANNELS, load_split
+from eval import image_fid
 from eval.ls import ls_distance
 from eval.sampling import FreshSamples, generate
 from eval.visualise import save_pairs
@@ -55,6 +57,7 @@ class ImagePairs(Experiment):
         g.add_argument("--model", choices=["cogan"], default=None,
                        help="train the CoGAN baseline (coupled generators and discriminators, no pairs) "
                             "instead of GAN/FactorGAN")
+        image_fid.add_fid_options(g)
 
     def model(self, opts: argparse.Namespace) -> str:
         if opts.model == "cogan":
@@ -103,7 +106,24 @@ class ImagePairs(Experiment):
         return {"model": model, "dataset": opts.dataset, "num_joint_samples": opts.num_joint_samples,
                 "protocol": protocol, "ls_runs": scores, "ls_mean": statistics.mean(scores),
                 "ls_sd": statistics.stdev(scores) if len(scores) > 1 else 0.0,
-                "val_split": [len(test_train), len(test_test)]}
+                "val_split": [len(test_train), len(test_test)],
+                **fid_kid(setup, opts, val.to(device), run, [model, opts.num_joint_samples, opts.dataset, protocol])}
+
+
+def fid_kid(setup: GANSetup, opts: argparse.Namespace, val: torch.Tensor, run: Run, columns: list[Any]) -> dict[str, Any]:
+    """FID/KID of image A, image B and the pair, generated vs the validation
+    pairs val (N, C, H, W), as many of each; rows in FID_KID.csv. Empty when skipped."""
+    rng = torch.Generator(device=val.device).manual_seed(opts.seed + 2)  # apart from the LS metric's draws
+    fake = partial(generate, setup.generator, setup.inputs, len(val), rng)
+    layout = image_fid.PairLayout(CHANNELS[opts.dataset][0], ("A", "B"), ("A", "B", "joint"))
+    cache = cache_dir(opts) / f"fid_{opts.dataset}_val_{opts.loadSize}px"
+    scores = image_fid.scores_or_none(opts, val, fake, layout, cache)
+    if scores is None:
+        return {}
+    append_csv(run.path.parent / "FID_KID.csv",
+               [*image_fid.CSV_COLUMNS, "Model", "Samples", "Dataset", "Protocol", "Real", "Generated", "Experiment"],
+               image_fid.csv_rows(scores, *columns, len(val), len(val), opts.experiment_name))
+    return {"fid_kid": scores, "fid_kid_images": len(val)}
 
 
 def build_gan(opts: argparse.Namespace, device: torch.device, channels: tuple[int, int],

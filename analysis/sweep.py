@@ -2,10 +2,12 @@
 
 Each run is an ordinary call of an entry script, so the printed commands
 (``--dry_run``) can go to a cluster scheduler as they are. Finished runs
-(a results.json) are skipped; interrupted ones are resumed.
+(a results.json) are skipped; interrupted ones are resumed. ``--launcher
+slurm`` submits every run as a Slurm job through submitit (analysis/launchers.py).
 
     python -m analysis.sweep fig1 --budget 0.05 --jobs 2 --paired 10 100 1000 60000 --lambdas 0.9
     python -m analysis.sweep fig4 --dry_run
+    python -m analysis.sweep fig1 --launcher slurm --partition gpu --gpus_per_run 1 --time_min 180 --extra --cuda
 """
 
 from __future__ import annotations
@@ -107,6 +109,39 @@ def run_all(jobs: list[Job], parallel: int, cwd: Path) -> int:
     return failed
 
 
+def launcher_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("cluster (--launcher slurm)")
+    g.add_argument("--launcher", choices=["local", "slurm", "submitit_local"], default="local",
+                   help="local: run here, --jobs at a time; slurm: submit each run as a Slurm job (submitit); "
+                        "submitit_local: submitit's local executor, every run at once (for tests)")
+    g.add_argument("--wait", action="store_true",
+                   help="slurm/submitit_local: wait for every job, then draw the figure (default: submit, print "
+                        "the job ids and return)")
+    g.add_argument("--partition", default=None, help="Slurm partition (default: the cluster's)")
+    g.add_argument("--gpus_per_run", type=int, default=0, help="GPUs per run's job (add --extra --cuda to use them)")
+    g.add_argument("--time_min", type=int, default=180,
+                   help="time limit per job in minutes; a run that needs longer is requeued and resumed")
+    g.add_argument("--slurm_extra", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="further sbatch options, e.g. --slurm_extra account=myproject qos=normal")
+
+
+def launch(todo: list[Job], args: argparse.Namespace, cwd: Path) -> int | None:
+    """Run or submit the unfinished runs; returns how many failed, or None
+    when jobs were submitted without waiting for them."""
+    if not todo or args.launcher == "local":
+        return run_all(todo, args.jobs, cwd)
+    from analysis import launchers  # imports submitit: only for cluster sweeps
+
+    if args.gpus_per_run and "--cuda" not in args.extra:
+        print("warning: --gpus_per_run without --extra --cuda: the runs will train on the CPU", file=sys.stderr)
+    submitted = launchers.submit(todo, args, cwd)
+    if not args.wait:
+        print(f"{len(submitted)} jobs submitted; when they are done, run the same command again "
+              "(finished runs are skipped) to draw the figure")
+        return None
+    return launchers.wait(submitted)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("figure", choices=list(FIGURES))
@@ -121,8 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--datasets", nargs="+", default=["edges2shoes", "cityscapes"], help="fig2: data sets")
     p.add_argument("--seeds", nargs="+", type=int, default=[1337])
     p.add_argument("--dry_run", action="store_true", help="print the commands of unfinished runs and stop")
+    launcher_args(p)
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
-                   help="further flags for every run, e.g. --extra --data_root ../data")
+                   help="further flags for every run (last on the line), e.g. --extra --data_root ../data")
     args = p.parse_args(argv)
     jobs = grid(args)
     todo = [j for j in jobs if not j.finished]
@@ -131,7 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for job in todo:
             print(job.command())
         return 0
-    failed = run_all(todo, args.jobs, Path(__file__).resolve().parents[1])
+    failed = launch(todo, args, Path(__file__).resolve().parents[1])
+    if failed is None:
+        return 0
     plot = importlib.import_module(FIGURES[args.figure]["plot"])
     output = Path(args.out_path) / "figures" / f"{args.figure}_b{args.budget}"
     plot.main(["--out_path", args.out_path, "--runs", f"*_b{args.budget}_*", "--output", str(output)])

@@ -12,6 +12,9 @@ import torch
 
 from training.loop import GANSetup, LoopConfig, TrainState, make_optimizers, train_step
 from training.options import build_parser
+from training.precision import AMP_DTYPES, Precision, compile_in_place
+
+MODES = ("fp32", "bf16", "fp16", "compile")  # --modes: precision (--amp) or torch.compile in float32
 
 
 def parse_opts(add_options: Callable, argv: Sequence[str]) -> argparse.Namespace:
@@ -19,9 +22,21 @@ def parse_opts(add_options: Callable, argv: Sequence[str]) -> argparse.Namespace
     return build_parser("", add_options).parse_args(list(argv))
 
 
-def make_state(setup: GANSetup, opts: argparse.Namespace, device: torch.device) -> TrainState:
+def make_state(setup: GANSetup, opts: argparse.Namespace, device: torch.device, mode: str = "fp32") -> TrainState:
+    """A training state in one of MODES (compile: the models are compiled in place)."""
     opt_g, opt_d = make_optimizers(setup, opts.lr, opts.beta1, opts.L2)
-    return TrainState(setup, opt_g, opt_d, torch.Generator(device=device).manual_seed(0))
+    if mode == "compile":
+        compile_in_place(setup.generator, setup.discriminator.sub_discriminators())
+    precision = Precision(mode if mode in AMP_DTYPES else "none", device)
+    return TrainState(setup, opt_g, opt_d, torch.Generator(device=device).manual_seed(0), precision=precision)
+
+
+def usable_modes(modes: Sequence[str], device: torch.device) -> list[str]:
+    """The requested modes this device runs (fp16 needs CUDA), with a note for the others."""
+    if "fp16" in modes and device.type != "cuda":
+        print('{"note": "fp16 needs CUDA: skipped"}', flush=True)
+        return [m for m in modes if m != "fp16"]
+    return list(modes)
 
 
 def sync(device: torch.device) -> None:
@@ -69,6 +84,12 @@ def common_args(p: argparse.ArgumentParser, warmup: int, steps: int, rounds: int
     p.add_argument("--warmup", type=int, default=warmup, help="untimed updates per configuration")
     p.add_argument("--steps", type=int, default=steps, help="updates per timed round")
     p.add_argument("--rounds", type=int, default=rounds, help="interleaved timed rounds")
+
+
+def modes_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--modes", nargs="+", default=["fp32"], choices=MODES,
+                   help="precision / compilation modes to time: fp32, bf16 (autocast), fp16 (autocast and grad "
+                        "scaling, CUDA only), compile (torch.compile, fp32)")
 
 
 def device_of(args: argparse.Namespace) -> torch.device:

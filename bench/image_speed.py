@@ -7,6 +7,7 @@ Sizes: the paper's and the CPU protocol's of each experiment.
     python -m bench.image_speed --threads 1
     python -m bench.image_speed --threads 1 --experiments ImagePairs --sizes cpu
     python -m bench.image_speed --threads 1 --experiments Image2Image --sizes cpu --eval
+    python -m bench.image_speed --cuda --sizes paper --modes fp32 bf16 fp16 compile
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ from bench.common import (
     device_of,
     interleaved_update_rates,
     make_state,
+    modes_arg,
     parse_opts,
     peak_memory_mib,
     summary,
+    usable_modes,
 )
 from eval.ls import ls_distance
 from eval.sampling import FreshSamples, WithNoise
@@ -90,24 +93,29 @@ def eval_seconds(setup, opts, device: torch.device, val: int = 500) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common_args(p, warmup=1, steps=3, rounds=3)
+    modes_arg(p)
     p.add_argument("--experiments", nargs="+", default=list(SIZES), choices=list(SIZES))
     p.add_argument("--sizes", nargs="+", default=["paper", "cpu"], choices=["paper", "cpu"])
+    p.add_argument("--models", nargs="+", default=None, help="subset of the models (default: all of each experiment)")
     p.add_argument("--ls", action="store_true", help="also time one LS run (ImagePairs, CPU size)")
     p.add_argument("--eval", action="store_true",
                    help="also time the Image2Image evaluation on 500 validation images (each size)")
     args = p.parse_args(argv)
     device = device_of(args)
-    states = {}
+    states, modes = {}, usable_modes(args.modes, device)
     for experiment in args.experiments:
         for size in args.sizes:
             for model, flags in MODELS[experiment].items():
-                setup, opts = build(experiment, [*flags, *SIZES[experiment][size]], device)
-                states[(experiment, size, model)] = (make_state(setup, opts, device),
-                                                     LoopConfig(batch_size=opts.batchSize))
+                if args.models and model not in args.models:
+                    continue
+                for mode in modes:
+                    setup, opts = build(experiment, [*flags, *SIZES[experiment][size]], device)
+                    states[(experiment, size, model, mode)] = (make_state(setup, opts, device, mode),
+                                                               LoopConfig(batch_size=opts.batchSize))
     rates = interleaved_update_rates(states, args.warmup, args.steps, args.rounds, device)
     for key, (_, cfg) in states.items():
-        experiment, size, model = key
-        print(json.dumps({"bench": experiment, "model": model, "size": size, "device": device.type,
+        experiment, size, model, mode = key
+        print(json.dumps({"bench": experiment, "model": model, "size": size, "mode": mode, "device": device.type,
                           "threads": torch.get_num_threads(), "batch": cfg.batch_size, **summary(rates[key]),
                           "peak_memory_mib": round(peak_memory_mib(device), 1)}), flush=True)
     if args.ls:

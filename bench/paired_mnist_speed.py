@@ -1,14 +1,15 @@
 """Training throughput of PairedMNIST: generator updates per second.
 
-Every configuration (model x fake-batch mode x pairing x spectral-norm
-implementation) is timed in interleaved rounds
-after a warm-up, so that machine noise hits all of them alike; the median
-round is reported. One JSON line per configuration.
+Every configuration (model x fake-batch mode x precision mode x pairing x
+spectral-norm implementation) is timed in interleaved rounds after a warm-up,
+so that machine noise hits all of them alike; the median round is reported.
+One JSON line per configuration.
 
     python -m bench.paired_mnist_speed --threads 1
+    python -m bench.paired_mnist_speed --threads 1 --profile   # + op breakdown
+    python -m bench.paired_mnist_speed --threads 1 --models FactorGAN --modes fp32 bf16 compile
     python -m bench.paired_mnist_speed --threads 1 --models FactorGAN --pairings fixed reference
     python -m bench.paired_mnist_speed --threads 1 --models GAN FactorGAN --sn_impls scaled torch
-    python -m bench.paired_mnist_speed --threads 1 --profile   # + op breakdown
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from bench.common import (
     device_of,
     interleaved_update_rates,
     make_state,
+    modes_arg,
     parse_opts,
     peak_memory_mib,
     summary,
+    usable_modes,
 )
 from datasets.mnist_pairs import RedrawnPairs, draw_lower_indices, make_pairs
 from models.spectral import SN_IMPLS, maybe_spectral_norm
@@ -43,7 +46,7 @@ MODELS = {"GAN": ["--factorGAN", "0"], "FactorGAN": ["--factorGAN", "1"],
           "FactorGAN-no-cp": ["--factorGAN", "1", "--use_real_dep_disc", "0"]}
 
 
-def build_state(model: str, pairing: str, sn_impl: str, device: torch.device, images: torch.Tensor,
+def build_state(model: str, mode: str, pairing: str, sn_impl: str, device: torch.device, images: torch.Tensor,
                 labels: torch.Tensor) -> TrainState:
     """A training state as PairedMNIST.py builds it (100 pairs), on random digits."""
     opts = parse_opts(PairedMNIST().add_options, [*MODELS[model], "--num_joint_samples", "100"])
@@ -61,7 +64,7 @@ def build_state(model: str, pairing: str, sn_impl: str, device: torch.device, im
     # the spectral-norm implementation is an internal choice of the models: swapped here to compare
     with mock.patch.object(models.mlp, "maybe_spectral_norm", partial(maybe_spectral_norm, impl=sn_impl)):
         setup = build_gan(opts, device, pool_for)
-    return make_state(setup, opts, device)
+    return make_state(setup, opts, device, mode)
 
 
 def profile(state: TrainState, cfg: LoopConfig, steps: int, rows: int) -> str:
@@ -77,11 +80,12 @@ def profile(state: TrainState, cfg: LoopConfig, steps: int, rows: int) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common_args(p, warmup=50, steps=100, rounds=7)
+    modes_arg(p)
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    p.add_argument("--modes", nargs="+", default=["shared"], choices=["shared", "per_disc"],
-                   help="--fake_batches modes")
+    p.add_argument("--fake_batches", nargs="+", default=["shared"], choices=["shared", "per_disc"],
+                   help="one generated batch per discriminator round (shared) or one per sub-discriminator")
     p.add_argument("--pairings", nargs="+", default=["fixed"], choices=["fixed", "reference"],
-                   help="--pairing modes (reference: redrawn passes)")
+                   help="--pairing modes (reference: lower digits redrawn every pass)")
     p.add_argument("--sn_impls", nargs="+", default=["scaled"], choices=list(SN_IMPLS),
                    help="spectral-norm implementations (models/spectral.py)")
     p.add_argument("--profile", action="store_true", help="print the top ops of each configuration")
@@ -90,15 +94,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     # random digits: the speed does not depend on the pixel values
     images = torch.randint(0, 256, (60000, 28, 28), dtype=torch.uint8, device=device)
     labels = torch.randint(0, 10, (60000,), device=device)
-    configs = list(itertools.product(args.models, args.modes, args.pairings, args.sn_impls))
-    states = {c: (build_state(c[0], c[2], c[3], device, images, labels), LoopConfig(fake_batches=c[1]))
-              for c in configs}
+    configs = itertools.product(args.models, args.fake_batches, usable_modes(args.modes, device), args.pairings,
+                                args.sn_impls)
+    states = {c: (build_state(c[0], *c[2:], device, images, labels), LoopConfig(fake_batches=c[1])) for c in configs}
     rates = interleaved_update_rates(states, args.warmup, args.steps, args.rounds, device)
-    for (model, mode, pairing, sn_impl), (state, cfg) in states.items():
+    for key, (state, cfg) in states.items():
         print(json.dumps({
-            "bench": "PairedMNIST", "model": model, "fake_batches": mode, "pairing": pairing, "sn_impl": sn_impl,
-            "device": device.type, "threads": torch.get_num_threads(), "batch": cfg.batch_size,
-            **summary(rates[(model, mode, pairing, sn_impl)]), "rounds": args.rounds, "steps_per_round": args.steps,
+            "bench": "PairedMNIST", **dict(zip(("model", "fake_batches", "mode", "pairing", "sn_impl"), key, strict=True)),
+            "device": device.type, "threads": torch.get_num_threads(), "batch": cfg.batch_size, **summary(rates[key]),
+            "rounds": args.rounds, "steps_per_round": args.steps,
             "peak_memory_mib": round(peak_memory_mib(device), 1), "torch": torch.__version__,
         }), flush=True)
         if args.profile:

@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny synthetic MNIST in torchvision's raw IDX layout."""
+"""Shared fixtures: a tiny synthetic MNIST in torchvision's raw IDX layout;
+no Inception download (the image runs' FID/KID stay offline)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,22 @@ import pytest
 import torch
 from PIL import Image
 
+from eval import image_fid
+
 torch.set_num_threads(1)
+
+
+def _no_download(path: Path) -> None:
+    raise OSError("tests run offline")
+
+
+@pytest.fixture(autouse=True)
+def offline_inception(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never fetch Inception's weights: an empty torch hub cache and a
+    failing download, so image runs print the one offline line and skip FID/KID
+    (tests that score FID/KID inject a tiny feature extractor)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
+    monkeypatch.setattr(image_fid, "download_inception", _no_download)
 
 
 def _write_idx(path: Path, array: np.ndarray) -> None:

@@ -1,6 +1,7 @@
 """analysis/: collecting results, drawing figures, planning sweeps (fake run trees)."""
 
 import json
+import os
 
 import pytest
 
@@ -138,3 +139,57 @@ def test_fig1_draws_a_chosen_classifier_and_names_runs_without_it(tmp_path):
                                           "dependency": 1.0})
     with pytest.raises(SystemExit, match="old has no scores for the 'reference' classifier"):
         fig1_paired_mnist.main(["--out_path", str(tmp_path), "--output", str(out), "--classifier", "reference"])
+
+
+def test_sweep_through_submitit_skips_finished_runs(mnist_root, tmp_path, capsys):
+    """--launcher submitit_local: submitit's local executor stands in for Slurm."""
+    args = ["fig1", "--out_path", str(tmp_path), "--budget", "0.00001", "--paired", "5", "--lambdas", "0.9",
+            "--models", "GAN", "FactorGAN", "--launcher", "submitit_local", "--wait", "--time_min", "5",
+            "--extra", "--data_root", str(mnist_root), "--cache_dir", str(tmp_path / "cache"),
+            "--eval_samples", "50", "--batchSize", "4"]
+    assert sweep.main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("submitted ") == 2 and out.count("done ") == 2, out
+    assert sorted(r["model"] for r in collect(tmp_path, "PairedMNIST")) == ["FactorGAN", "GAN"]
+    records = sorted((tmp_path / "PairedMNIST").glob("*.submitit.json"))
+    assert len(records) == 2 and all(json.loads(r.read_text())["cluster"] == "local" for r in records)
+    assert sweep.main(args) == 0
+    out = capsys.readouterr().out
+    assert "2 runs in the grid, 2 finished, 0 to run" in out and "submitted" not in out
+
+
+def _fake_slurm(folder, state):
+    """srun, sbatch (keeps the script, answers job 42) and sacct (answers `state`) as shell scripts."""
+    folder.mkdir()
+    scripts = {"srun": "exit 0",
+               "sbatch": f'cp "$1" {folder}/script.sh; echo "Submitted batch job 42"',
+               "sacct": f'echo "JobID|State|NodeList"; echo "42|{state}|node1"'}
+    for name, body in scripts.items():
+        (folder / name).write_text(f"#!/bin/sh\n{body}\n")
+        (folder / name).chmod(0o755)
+    return folder
+
+
+def test_sweep_submits_to_slurm_with_its_resources_once(tmp_path, monkeypatch, capsys):
+    bin_dir = _fake_slurm(tmp_path / "bin", "PENDING")
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    args = ["fig1", "--out_path", str(tmp_path), "--paired", "10", "--lambdas", "0.9", "--models", "GAN",
+            "--launcher", "slurm", "--partition", "gpu", "--gpus_per_run", "1", "--time_min", "90",
+            "--slurm_extra", "account=abc", "--extra", "--cuda"]
+    assert sweep.main(args) == 0
+    out = capsys.readouterr().out
+    assert "submitted GAN_10_0.9_b1.0_s1337: job 42" in out and "1 jobs submitted" in out
+    script = (bin_dir / "script.sh").read_text()
+    for line in ("--partition=gpu", "--gpus-per-node=1", "--time=90", "--account=abc", "--cpus-per-task=1"):
+        assert f"#SBATCH {line}" in script, line
+    assert sweep.main(args) == 0  # job 42 is still pending: not submitted again
+    out = capsys.readouterr().out
+    assert "skip GAN_10_0.9_b1.0_s1337: still queued or running as Slurm job 42" in out and "submitted " not in out
+
+
+def test_slurm_extra_needs_key_value_items():
+    from analysis import launchers
+
+    assert launchers.slurm_extra(["account=abc", "--qos=high"]) == {"account": "abc", "qos": "high"}
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        launchers.slurm_extra(["account"])

@@ -42,8 +42,9 @@ def bce_real_fake(disc: nn.Module, real: Tensor, fake: Tensor) -> SubLoss:
     """Standard GAN discriminator loss; real and fake go through one forward.
 
     real: (B, ...) and fake: (B', ...) inputs of disc, which returns (B,) logits.
+    The loss is computed in float32, also under autocast (--amp).
     """
-    logits = disc(torch.cat([real, fake], dim=0))
+    logits = disc(torch.cat([real, fake], dim=0)).float()
     real_logit, fake_logit = logits[: real.shape[0]], logits[real.shape[0]:]
     loss = F.binary_cross_entropy_with_logits(
         real_logit, torch.ones_like(real_logit)
@@ -170,11 +171,12 @@ class FactorisedDiscriminator(nn.Module):
         x: (B, ...) joint samples -> (B,) logits of "x is real".
         """
         f = self.factorisation
-        logit = sum(disc(f.take(x, self.parts[name])) for name, disc in self.marginals.items())
+        # .float(): under autocast (--amp) the logits are summed and the loss computed in float32
+        logit = sum(disc(f.take(x, self.parts[name])).float() for name, disc in self.marginals.items())
         if self.dep_p is not None:
-            logit = logit + self.dep_p(x)
+            logit = logit + self.dep_p(x).float()
         if self.dep_q is not None:
-            logit = logit - self.dep_q(x)
+            logit = logit - self.dep_q(x).float()
         return logit
 
 
@@ -188,6 +190,6 @@ class SeparateDiscriminators(FactorisedDiscriminator):
 
     def generator_loss(self, x: Tensor, objective: str) -> tuple[Tensor, dict[str, Tensor]]:
         f = self.factorisation
-        losses = {name: generator_loss(disc(f.take(x, self.parts[name])), objective)
+        losses = {name: generator_loss(disc(f.take(x, self.parts[name])).float(), objective)
                   for name, disc in self.marginals.items()}
         return torch.stack(list(losses.values())).sum(), {f"G/{n}/adversarial": v.detach() for n, v in losses.items()}

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from training.checkpoint import save_atomic
 from training.data import Pool
 from training.discriminator import P_DEP, FactorisedDiscriminator
+from training.precision import Precision
 
 
 class GeneratorInput(Protocol):
@@ -92,6 +93,7 @@ class TrainState:
     opt_d: torch.optim.Optimizer
     rng: torch.Generator  # every random draw of the loop comes from here
     step: int = 0
+    precision: Precision = field(default_factory=Precision)  # --amp: autocast, fp16 grad scalers
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -104,6 +106,7 @@ class TrainState:
             # pools with a state of their own (a pass in progress: datasets.mnist_pairs.RedrawnPairs)
             "pools": {name: pool.state_dict() for name, pool in self.setup.pools.items()
                       if hasattr(pool, "state_dict")},
+            "grad_scalers": self.precision.state_dict(),
         }
 
     @classmethod
@@ -123,6 +126,7 @@ class TrainState:
         self.step = int(state["step"])
         for name, pool_state in state.get("pools", {}).items():
             self.setup.pools[name].load_state_dict(pool_state)
+        self.precision.load_state_dict(state.get("grad_scalers", {}))
 
 
 class Hooks(Protocol):
@@ -196,18 +200,18 @@ def discriminator_round(state: TrainState, cfg: LoopConfig) -> dict[str, Tensor]
     """Update every sub-discriminator once; returns detached losses/accuracies."""
     s, rng, batch = state.setup, state.rng, cfg.batch_size
     subs = s.discriminator.sub_discriminators()
-    with torch.no_grad():
+    with torch.no_grad(), state.precision.autocast():
         if cfg.fake_batches == "shared":
             shared = s.generator(*s.inputs.sample(batch, rng))
             fake = {name: shared for name in subs if name != P_DEP}
         else:
             fake = {name: s.generator(*s.inputs.sample(batch, rng)) for name in subs if name != P_DEP}
     real = {name: pool.sample(batch, rng) for name, pool in s.pools.items()}
-    losses = s.discriminator.losses(real, fake, rng)
+    with state.precision.autocast():
+        losses = s.discriminator.losses(real, fake, rng)
     total = torch.stack([sub.loss for sub in losses.values()]).sum()
     state.opt_d.zero_grad(set_to_none=True)
-    total.backward()
-    state.opt_d.step()
+    state.precision.backward_step(total, state.opt_d, "opt_d")
     out = {f"D/{n}/loss": sub.loss.detach() for n, sub in losses.items()}
     out.update({f"D/{n}/accuracy": sub.accuracy for n, sub in losses.items()})
     return out
@@ -216,16 +220,16 @@ def discriminator_round(state: TrainState, cfg: LoopConfig) -> dict[str, Tensor]
 def generator_step(state: TrainState, cfg: LoopConfig) -> dict[str, Tensor]:
     s = state.setup
     inputs = s.inputs.sample(cfg.batch_size, state.rng)
-    fake = s.generator(*inputs)
-    with frozen(s.discriminator):
-        loss, stats = s.discriminator.generator_loss(fake, cfg.objective)
-    for term in s.extra_losses:  # e.g. pix2pix's L1, CycleGAN's cycle consistency
-        value = term(s.generator, inputs, fake, state.rng)
-        stats[f"G/{type(term).__name__}"] = value.detach()
-        loss = loss + value
+    with state.precision.autocast():
+        fake = s.generator(*inputs)
+        with frozen(s.discriminator):
+            loss, stats = s.discriminator.generator_loss(fake, cfg.objective)
+        for term in s.extra_losses:  # e.g. pix2pix's L1, CycleGAN's cycle consistency
+            value = term(s.generator, inputs, fake, state.rng).float()
+            stats[f"G/{type(term).__name__}"] = value.detach()
+            loss = loss + value
     state.opt_g.zero_grad(set_to_none=True)
-    loss.backward()
-    state.opt_g.step()
+    state.precision.backward_step(loss, state.opt_g, "opt_g")
     return {"G/loss": loss.detach(), **stats}
 
 

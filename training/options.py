@@ -19,7 +19,7 @@ from typing import Any
 RUNTIME_OPTIONS = {
     "cuda", "eval", "eval_model", "resume", "threads", "workers", "out_path",
     "experiment_name", "data_root", "cache_dir", "max_steps", "log_every",
-    "checkpoint_every", "no_progress",
+    "checkpoint_every", "no_progress", "compile", "fid_weights",
 }
 
 
@@ -83,6 +83,12 @@ def build_parser(description: str, add_task_options: Callable[[argparse.Argument
                    help="score the generator on a fixed validation subset every N updates, logged under val/ "
                         "(0: never; only experiments with periodic scores, i.e. Image2Image)")
     g.add_argument("--no_progress", action="store_true", help="no progress bar")
+    g.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none",
+                   help="mixed-precision training: bf16 autocast (CPU or GPU) or fp16 autocast with gradient "
+                        "scaling (GPU only); losses stay float32, evaluation runs in float32")
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile the generator and each sub-discriminator for training "
+                        "(the CPU needs a C++ compiler)")
 
     g = p.add_argument_group("FactorGAN")
     g.add_argument("--factorGAN", type=int01, default=0, help="1: FactorGAN, 0: normal GAN")
@@ -126,6 +132,8 @@ def check_options(opts: argparse.Namespace) -> None:
         raise UserError(f"--eval_every must be 0 (off) or positive, got {opts.eval_every}")
     if opts.threads is not None and opts.threads < 1:
         raise UserError(f"--threads must be at least 1, got {opts.threads}")
+    if opts.amp == "fp16" and not opts.cuda:
+        raise UserError("--amp fp16 needs a CUDA GPU (add --cuda); on the CPU use --amp bf16")
 
 
 def check_image_size(size: int, smallest: int) -> None:

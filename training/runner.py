@@ -25,6 +25,7 @@ from torch import nn
 from training import checkpoint
 from training.loop import GANSetup, LoopConfig, TrainingDiverged, TrainState, make_optimizers, train
 from training.options import UserError, build_parser, parse_options
+from training.precision import Precision, compiled
 
 
 class Experiment:
@@ -216,7 +217,7 @@ def _train(setup: GANSetup, opts: argparse.Namespace, run: Run, device: torch.de
     opt_g, opt_d = make_optimizers(setup, opts.lr, opts.beta1, opts.L2)
     rng = torch.Generator(device=device)
     rng.manual_seed(opts.seed)
-    state = TrainState(setup, opt_g, opt_d, rng)
+    state = TrainState(setup, opt_g, opt_d, rng, precision=Precision(opts.amp, device))
     if opts.resume and run.last_checkpoint.is_file():
         state.load_state_dict(checkpoint.load(run.last_checkpoint, device))
         print(f"resuming {run.path} at step {state.step}")
@@ -227,7 +228,8 @@ def _train(setup: GANSetup, opts: argparse.Namespace, run: Run, device: torch.de
         log_every=opts.log_every, progress=not opts.no_progress,
     )
     try:
-        train(state, cfg, run)
+        with compiled(setup.generator, setup.discriminator.sub_discriminators(), opts.compile):
+            train(state, cfg, run)
     except TrainingDiverged as err:
         raise UserError(f"training diverged ({err}); the last good checkpoint is kept at "
                         f"{run.last_checkpoint}") from None
