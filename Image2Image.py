@@ -122,7 +122,8 @@ class Image2Image(Experiment):
                    csv_rows(scores, opts, protocol), delimiter=",")
         ours = scores.pop(model)
         results = {"model": model, "num_joint_samples": opts.num_joint_samples,
-                   "protocol": protocol, **ours, "baselines": scores}
+                   "protocol": protocol, **ours, "baselines": scores,
+                   **fid_kid(setup, opts, val.to(device), run, [model, opts.num_joint_samples, protocol])}
         if opts.eval_every:  # the baselines on the images of the val/ curves, for reference lines beside them
             subset = val[: opts.eval_subset]
             results["val_subset"] = {"images": len(subset), "baselines": {
@@ -137,9 +138,6 @@ class Image2Image(Experiment):
         rng = torch.Generator(device=device).manual_seed(opts.seed + 1)
         s = headline(score(WithNoise(setup.generator.predictor, opts.nz, rng), self.val_subset, device))
         return {"pixel_accuracy": s.pop("accuracy"), **s}
-        return {"model": model, "num_joint_samples": opts.num_joint_samples,
-                "protocol": protocol, **ours, "baselines": scores,
-                **fid_kid(setup, opts, val.to(device), run, [model, opts.num_joint_samples, protocol])}
 
 
 def build_gan(opts: argparse.Namespace, device: torch.device, images: Tensor, n_paired: int) -> GANSetup:

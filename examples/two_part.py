@@ -13,8 +13,19 @@ import argparse
 
 import torch
 
-from factorgan import (Factorisation, FactorisedDiscriminator, GANSetup, LoopConfig, MLPDiscriminator,
-                       MLPGenerator, NoiseInput, TensorPool, TrainState, assign_pools, train)
+from factorgan import (
+    Factorisation,
+    FactorisedDiscriminator,
+    GANSetup,
+    LoopConfig,
+    MLPDiscriminator,
+    MLPGenerator,
+    NoiseInput,
+    TensorPool,
+    TrainState,
+    assign_pools,
+    train,
+)
 
 CENTRES = torch.cartesian_prod(torch.linspace(0.1, 0.9, 5), torch.linspace(0.1, 0.9, 5))  # (25, 2)
 
