@@ -79,11 +79,12 @@ def load_split(data_root: str | Path, dataset: str, split: str, size: int,
                for f in tqdm(files, desc=f"decoding {dataset}/{split}", disable=not progress, leave=False)]
     images = torch.from_numpy(np.stack(decoded))
     if cache is not None:
-        _write_cache(cache, {"images": images, "files": names})
+        write_cache(cache, {"images": images, "files": names})
     return images, names
 
 
-def _write_cache(cache: Path, obj: dict) -> None:
+def write_cache(cache: Path, obj: dict) -> None:
+    """save_atomic, or a note (not an error) where the cache folder cannot be written."""
     from training.checkpoint import save_atomic
 
     try:
