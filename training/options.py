@@ -14,6 +14,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from common.cli import int01
+from common.errors import UserError
+
 # Options that describe how to run, not what to train: on --resume/--eval they
 # may differ from the saved run's values without changing the experiment.
 RUNTIME_OPTIONS = {
@@ -21,17 +24,6 @@ RUNTIME_OPTIONS = {
     "experiment_name", "data_root", "cache_dir", "max_steps", "log_every",
     "checkpoint_every", "no_progress", "compile", "fid_weights",
 }
-
-
-class UserError(Exception):
-    """Bad input the user can fix; printed as one line, without a traceback."""
-
-
-def int01(value: str) -> int:
-    """Parse the reference's 0/1 integer switches."""
-    if value not in {"0", "1"}:
-        raise argparse.ArgumentTypeError(f"expected 0 or 1, got {value!r}")
-    return int(value)
 
 
 def build_parser(description: str, add_task_options: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:

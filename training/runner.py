@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from training import checkpoint
+from common.io import load_checkpoint, save_atomic
 from training.loop import GANSetup, LoopConfig, TrainingDiverged, TrainState, make_optimizers, train
 from training.options import UserError, build_parser, parse_options
 from training.precision import Precision, compiled
@@ -122,9 +122,9 @@ class Run:
     def checkpoint(self, state: TrainState, epoch_end: int | None) -> None:
         gen = {"generator": state.setup.generator.state_dict(), "step": state.step}
         if epoch_end is not None:
-            checkpoint.save_atomic({**gen, "epoch": epoch_end}, self.generator_checkpoint(f"G_epoch{epoch_end}"))
-        checkpoint.save_atomic(gen, self.generator_checkpoint("G"))
-        checkpoint.save_atomic({**state.state_dict(), "options": vars(self.opts)}, self.last_checkpoint)
+            save_atomic({**gen, "epoch": epoch_end}, self.generator_checkpoint(f"G_epoch{epoch_end}"))
+        save_atomic(gen, self.generator_checkpoint("G"))
+        save_atomic({**state.state_dict(), "options": vars(self.opts)}, self.last_checkpoint)
 
     def close(self) -> None:
         if self._writer is not None:
@@ -200,7 +200,8 @@ def run_experiment(experiment: Experiment, argv: Sequence[str] | None = None) ->
         if step < opts.epochs * opts.epoch_iter:
             print(f"stopped at step {step} with a checkpoint; continue with --resume", file=sys.stderr)
             return {"stopped_at_step": step}
-    state = checkpoint.load(run.generator_checkpoint(opts.eval_model), device)
+    state = load_checkpoint(run.generator_checkpoint(opts.eval_model), device,
+                            missing="train the run first, or check --out_path, --experiment_name and --eval_model")
     setup.generator.load_state_dict(state["generator"])
     setup.generator.eval()
     print(f"evaluating {run.generator_checkpoint(opts.eval_model)} (step {state.get('step')})")
@@ -219,7 +220,7 @@ def _train(setup: GANSetup, opts: argparse.Namespace, run: Run, device: torch.de
     rng.manual_seed(opts.seed)
     state = TrainState(setup, opt_g, opt_d, rng, precision=Precision(opts.amp, device))
     if opts.resume and run.last_checkpoint.is_file():
-        state.load_state_dict(checkpoint.load(run.last_checkpoint, device))
+        state.load_state_dict(load_checkpoint(run.last_checkpoint, device))
         print(f"resuming {run.path} at step {state.step}")
     cfg = LoopConfig(
         epochs=opts.epochs, epoch_iter=opts.epoch_iter, disc_iter=opts.disc_iter,
