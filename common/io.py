@@ -58,7 +58,7 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu", missin
 
 
 def _summary(err: BaseException, limit: int = 100) -> str:
-    """'Type: first line of the message', at most about limit characters."""
-    lines = str(err).strip().splitlines()
-    text = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+    """'Type: first sentence of the message', at most limit characters."""
+    first = str(err).strip().split("\n")[0].split(". ")[0].rstrip(".")
+    text = f"{type(err).__name__}: {first}" if first else type(err).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."

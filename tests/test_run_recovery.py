@@ -66,3 +66,26 @@ def test_resume_without_a_checkpoint_starts_the_log_afresh(mnist_root, tmp_path,
     assert _logged_steps(run) == [1, 2]
     assert main(PairedMNIST(), _args(mnist_root, tmp_path, "--resume")) == 0
     assert _logged_steps(run) == list(range(1, 9))
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    code = main(PairedMNIST(), argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, err
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+@pytest.mark.parametrize(("flag", "file", "advice"), [
+    ("--resume", "last.pt", "delete the run folder"),
+    ("--eval", "G.pt", "--eval_model G_epochN"),
+])
+def test_truncated_checkpoint_is_a_one_line_error(flag, file, advice, mnist_root, tmp_path, capsys):
+    assert main(PairedMNIST(), _args(mnist_root, tmp_path, "--max_steps", "4")) == 0
+    path = tmp_path / "PairedMNIST" / "c" / "checkpoints" / file
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # a copy that broke off halfway
+    capsys.readouterr()
+    msg = _one_line_error(capsys, _args(mnist_root, tmp_path, flag))
+    assert f"checkpoint {path} is truncated or corrupt" in msg
+    assert "restore a good copy" in msg and advice in msg

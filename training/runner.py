@@ -227,7 +227,8 @@ def run_experiment(experiment: Experiment, argv: Sequence[str] | None = None) ->
             print(f"stopped at step {step} with a checkpoint; continue with --resume", file=sys.stderr)
             return {"stopped_at_step": step}
     state = load_checkpoint(run.generator_checkpoint(opts.eval_model), device,
-                            missing="train the run first, or check --out_path, --experiment_name and --eval_model")
+                            missing="train the run first, or check --out_path, --experiment_name and --eval_model",
+                            damaged="restore a good copy, or evaluate another checkpoint with --eval_model G_epochN")
     setup.generator.load_state_dict(state["generator"])
     setup.generator.eval()
     print(f"evaluating {run.generator_checkpoint(opts.eval_model)} (step {state.get('step')})")
@@ -246,7 +247,8 @@ def _train(setup: GANSetup, opts: argparse.Namespace, run: Run, device: torch.de
     rng.manual_seed(opts.seed)
     state = TrainState(setup, opt_g, opt_d, rng, precision=Precision(opts.amp, device))
     if opts.resume and run.last_checkpoint.is_file():
-        state.load_state_dict(load_checkpoint(run.last_checkpoint, device))
+        state.load_state_dict(load_checkpoint(run.last_checkpoint, device, damaged=(
+            f"restore a good copy, or delete the run folder {run.path} to train it from scratch")))
         print(f"resuming {run.path} at step {state.step}")
     if opts.resume:
         run.restart_log(state.step)
