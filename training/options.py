@@ -120,6 +120,12 @@ def check_options(opts: argparse.Namespace) -> None:
     for name in ("epochs", "epoch_iter", "batchSize", "nz", "disc_iter", "checkpoint_every", "log_every"):
         if getattr(opts, name) < 1:
             raise UserError(f"--{name} must be at least 1, got {getattr(opts, name)}")
+    if not opts.lr > 0:  # "not >" also refuses nan
+        raise UserError(f"--lr must be positive, got {opts.lr}")
+    if not opts.L2 >= 0:
+        raise UserError(f"--L2 must be 0 or positive, got {opts.L2}")
+    if not 0 <= opts.beta1 < 1:
+        raise UserError(f"--beta1 must be in [0, 1), got {opts.beta1}")
     if opts.eval_every < 0:
         raise UserError(f"--eval_every must be 0 (off) or positive, got {opts.eval_every}")
     if opts.threads is not None and opts.threads < 1:
