@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import urllib.error
+
 import pytest
 
+from datasets import download
 from training.options import UserError, build_parser, check_options
 
 
@@ -28,3 +31,20 @@ def test_bad_optimiser_settings(argv: tuple[str, ...], message: str) -> None:
 def test_edge_values_are_accepted() -> None:
     _check("--lr", "1e-8", "--L2", "0", "--beta1", "0")
     _check("--beta1", "0.999")
+
+
+def test_data_lands_outside_the_source_tree() -> None:
+    default = build_parser("", lambda group: None).get_default("data_root")
+    assert default == download.DEFAULT_DATA_ROOT == "data"
+
+
+def test_offline_mnist_download_says_where_to_put_the_files(tmp_path, monkeypatch, capsys) -> None:
+    from torchvision.datasets import MNIST
+
+    def offline(self: MNIST) -> None:
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(MNIST, "download", offline)
+    assert download.main(["mnist", "--data_root", str(tmp_path / "data")]) == 1
+    err = capsys.readouterr().err
+    assert f"place the files by hand as {tmp_path / 'data'}/MNIST/raw/" in err

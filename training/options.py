@@ -36,7 +36,7 @@ def build_parser(description: str, add_task_options: Callable[[argparse.Argument
                    help="run name; outputs go to OUT_PATH/TASK/EXPERIMENT_NAME "
                         "(default: built from the model and its main settings)")
     g.add_argument("--out_path", type=str, default="out", help="root folder of all runs")
-    g.add_argument("--data_root", type=str, default="datasets", help="folder holding the data sets")
+    g.add_argument("--data_root", type=str, default="data", help="folder holding the data sets")
     g.add_argument("--cache_dir", type=str, default=None,
                    help="where decoded data and the evaluation classifier are cached (default: DATA_ROOT/cache)")
     g.add_argument("--eval", action="store_true", help="only evaluate a trained run's generator")
