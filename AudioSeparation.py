@@ -15,16 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from datasets.musdb_spectrograms import (
-    STFTSettings,
-    load_subset,
-    normalise,
-    open_db,
-    resample,
-    snippet_starts,
-    stft,
-    to_mono,
-)
+from common.spectrogram import STFTSettings, normalise, stft
+from datasets.musdb_spectrograms import load_subset, open_db, resample, snippet_starts, to_mono
 from eval.sampling import WithNoise
 from eval.separation import resynthesise, sdr, separate_spectrogram, summarise
 from models.conv import ConvDiscriminator

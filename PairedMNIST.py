@@ -16,7 +16,8 @@ from typing import Any
 import torch
 from torchvision.utils import save_image
 
-from datasets.mnist_pairs import RedrawnPairs, draw_lower_indices, load_mnist, make_pairs, split_digits
+from common.digit_pairs import split_digits
+from datasets.mnist_pairs import RedrawnPairs, draw_lower_indices, load_mnist, make_pairs
 from eval.mnist import CLASSIFIERS, load_or_train_classifier, paired_mnist_scores
 from eval.sampling import generate
 from models.mlp import MLPDiscriminator, MLPGenerator

@@ -28,7 +28,8 @@ from bench.common import (
     peak_memory_mib,
     summary,
 )
-from datasets.musdb_spectrograms import STFTSettings, magnitude, to_mono
+from common.spectrogram import STFTSettings
+from datasets.musdb_spectrograms import magnitude, to_mono
 from training.data import SnippetPool
 from training.loop import LoopConfig
 

@@ -1,6 +1,6 @@
 """Download a data set into --data_root.
 
-    python -m datasets.download mnist|cityscapes|edges2shoes [--data_root datasets]
+    python -m datasets.download mnist|cityscapes|edges2shoes [--data_root data]
 
 pix2pix sets come from the pix2pix authors' archive (a .tar.gz per set);
 MNIST through torchvision. Offline, this prints where to put the files by hand.
@@ -20,6 +20,7 @@ from pathlib import Path
 
 PIX2PIX_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/{name}.tar.gz"
 PIX2PIX_SETS = ("cityscapes", "edges2shoes")
+DEFAULT_DATA_ROOT = "data"  # the experiments' --data_root default too: data stay out of the source tree
 
 
 def download_pix2pix(name: str, data_root: Path) -> Path:
@@ -44,7 +45,7 @@ def download_pix2pix(name: str, data_root: Path) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", choices=["mnist", *PIX2PIX_SETS])
-    p.add_argument("--data_root", default="datasets", help="folder to put the data set in")
+    p.add_argument("--data_root", default=DEFAULT_DATA_ROOT, help="folder to put the data set in")
     args = p.parse_args(argv)
     root = Path(args.data_root)
     try:

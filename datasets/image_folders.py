@@ -50,8 +50,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 from tqdm import tqdm
 
+from common.errors import UserError
 from datasets.pix2pix import list_images, write_cache
-from training.options import UserError
 
 CACHE_VERSION = 1
 GREY_TOLERANCE = 16  # channels this far apart (of 255) still count as grey: JPEG noise

@@ -24,10 +24,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from training.data import as_float
-from training.options import UserError
-
-DIGIT_PIXELS = 28 * 28
+from common.digit_pairs import DIGIT_PIXELS
+from common.errors import UserError
+from common.tensors import as_float
 
 
 def load_mnist(root: str | Path, train: bool) -> tuple[Tensor, Tensor]:
@@ -77,12 +76,6 @@ def make_pairs(images: Tensor, lower: Tensor) -> Tensor:
     """images (N, 28, 28), lower (N,) -> (N, 1568) joint samples, upper digit first."""
     flat = images.reshape(images.shape[0], DIGIT_PIXELS)
     return torch.cat([flat, flat[lower]], dim=1)
-
-
-def split_digits(pairs: Tensor) -> tuple[Tensor, Tensor]:
-    """(N, 1568) pairs -> upper and lower digits, each (N, 1, 28, 28)."""
-    digits = pairs.reshape(pairs.shape[0], 2, 1, 28, 28)
-    return digits[:, 0], digits[:, 1]
 
 
 class RedrawnPairs:

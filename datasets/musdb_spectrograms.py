@@ -2,15 +2,15 @@
 
 Every song is turned once into mono at ``sample_rate``, an STFT magnitude
 (Hann window ``fft_size``, hop ``hop_size``) without its top frequency bin, and
-log1p-normalised, for the mixture, the accompaniment (bass + drums + other) and
-the vocals. The result is cached under the preprocessed-data folder in a file
-whose name encodes the settings; the dataset folder is only read.
+log1p-normalised (``common.spectrogram``), for the mixture, the accompaniment
+(bass + drums + other) and the vocals. The result is cached under the
+preprocessed-data folder in a file whose name encodes the settings; the
+dataset folder is only read.
 """
 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
 
@@ -20,24 +20,11 @@ from scipy.signal import resample_poly
 from torch import Tensor
 from tqdm import tqdm
 
-from training.options import UserError
+from common.errors import UserError
+from common.io import save_atomic
+from common.spectrogram import STFTSettings, normalise, stft
 
 SOURCES = ("mixture", "accompaniment", "vocals")
-
-
-@dataclass(frozen=True)
-class STFTSettings:
-    sample_rate: int = 22050
-    fft_size: int = 512
-    hop_size: int = 256
-
-    @property
-    def bins(self) -> int:
-        """Frequency bins kept (the top one is dropped: 256 for fft_size 512)."""
-        return self.fft_size // 2
-
-    def tag(self) -> str:
-        return f"{self.sample_rate}Hz_fft{self.fft_size}_hop{self.hop_size}"
 
 
 def to_mono(audio: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
@@ -51,26 +38,6 @@ def resample(wave: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
         return wave.astype(np.float32)
     g = gcd(int(rate), int(target_rate))
     return resample_poly(wave, target_rate // g, rate // g).astype(np.float32)
-
-
-def stft(wave: Tensor, s: STFTSettings) -> Tensor:
-    """(samples,) -> complex (fft_size // 2 + 1, frames)."""
-    window = torch.hann_window(s.fft_size, device=wave.device)
-    return torch.stft(wave, s.fft_size, s.hop_size, window=window, center=True, return_complex=True)
-
-
-def istft(spec: Tensor, s: STFTSettings, length: int) -> Tensor:
-    """complex (fft_size // 2 + 1, frames) -> (length,)."""
-    window = torch.hann_window(s.fft_size, device=spec.device)
-    return torch.istft(spec, s.fft_size, s.hop_size, window=window, center=True, length=length)
-
-
-def normalise(mag: Tensor) -> Tensor:
-    return torch.log1p(mag)
-
-
-def denormalise(spec: Tensor) -> Tensor:
-    return torch.expm1(spec)
 
 
 def magnitude(wave: np.ndarray, s: STFTSettings) -> Tensor:
@@ -118,8 +85,6 @@ def load_subset(musdb_path: str | Path, subset: str, is_wav: bool, s: STFTSettin
     db = open_db(musdb_path, subset, is_wav)
     songs = [{"name": t.name, "spec": song_spectrograms(t, s).half()}
              for t in tqdm(db.tracks, desc=f"preprocessing MUSDB18 {subset}", disable=not progress)]
-    from training.checkpoint import save_atomic
-
     save_atomic(songs, cache)
     return songs
 

@@ -17,7 +17,8 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from tqdm import tqdm
 
-from training.options import UserError
+from common.errors import UserError
+from common.io import save_atomic
 
 # dataset -> (channels of A, channels of B)
 CHANNELS = {"cityscapes": (3, 3), "edges2shoes": (1, 3)}
@@ -85,8 +86,6 @@ def load_split(data_root: str | Path, dataset: str, split: str, size: int,
 
 def write_cache(cache: Path, obj: dict) -> None:
     """save_atomic, or a note (not an error) where the cache folder cannot be written."""
-    from training.checkpoint import save_atomic
-
     try:
         save_atomic(obj, cache)
     except OSError as err:  # a read-only data folder: work without a cache

@@ -26,10 +26,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from common.cli import int01
+from common.io import save_atomic
+from common.tensors import as_float
 from eval.visualise import pairs_to_rgb
-from training.checkpoint import save_atomic
-from training.data import as_float
-from training.options import int01
 
 Features = Callable[[Tensor], Tensor]  # (N, 3, H, W) uint8 -> (N, D) float
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's name for it

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from training.data import as_float
+from common.tensors import as_float
 
 
 def lsgan_loss(disc: nn.Module, real: Tensor, fake: Tensor) -> Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from training.loop import GeneratorInput
+from common.protocols import GeneratorInput
 
 
 @torch.no_grad()

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from datasets.musdb_spectrograms import STFTSettings, denormalise, istft, stft
+from common.spectrogram import STFTSettings, denormalise, istft, stft
 
 
 def window_starts(frames: int, length: int) -> list[int]:

@@ -12,10 +12,9 @@ either its parts of every observation or a pool of that part observed alone);
 other hooks. ``examples/two_part.py`` is a one-screen walk-through.
 """
 
+from common.io import load_checkpoint, save_atomic
 from models.mlp import MLPDiscriminator, MLPGenerator
 from models.spectral import SpectralNorm, maybe_spectral_norm
-from training.checkpoint import load as load_checkpoint
-from training.checkpoint import save_atomic
 from training.data import ConditionalInput, NoiseInput, Pool, SnippetPool, TensorPool
 from training.discriminator import FactorisedDiscriminator, SeparateDiscriminators
 from training.factorisation import Factorisation

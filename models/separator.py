@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from datasets.musdb_spectrograms import denormalise, normalise
+from common.spectrogram import denormalise, normalise
 
 
 class MaskSeparator(nn.Module):

@@ -11,7 +11,8 @@ import torch
 
 import datasets.musdb_spectrograms as ms
 from AudioSeparation import AudioSeparation
-from datasets.musdb_spectrograms import STFTSettings, denormalise, load_subset
+from common.spectrogram import STFTSettings, denormalise
+from datasets.musdb_spectrograms import load_subset
 from eval.separation import sdr, separate_spectrogram, window_starts
 from models.separator import MaskSeparator
 from models.unet import UNet

@@ -1,6 +1,7 @@
 import torch
 
-from datasets.mnist_pairs import RedrawnPairs, draw_lower_indices, load_mnist, make_pairs, split_digits
+from common.digit_pairs import split_digits
+from datasets.mnist_pairs import RedrawnPairs, draw_lower_indices, load_mnist, make_pairs
 from PairedMNIST import PairedMNIST
 from training.options import build_parser
 

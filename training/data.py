@@ -11,6 +11,8 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
+from common.tensors import as_float
+
 
 class Pool(Protocol):
     """Anything that draws batches of real data: sample(B, rng) -> (B, ...) float.
@@ -67,11 +69,6 @@ class SnippetPool:
         windows = self.data.index_select(-1, frames).float()  # (C, F, B * length)
         c, f = windows.shape[:2]
         return windows.view(c, f, batch_size, self.length).permute(2, 0, 1, 3).contiguous()
-
-
-def as_float(x: Tensor) -> Tensor:
-    """uint8 in [0, 255] -> float32 in [0, 1]; float tensors pass unchanged."""
-    return x.float().div_(255.0) if x.dtype == torch.uint8 else x
 
 
 class NoiseInput:

@@ -20,14 +20,11 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from training.checkpoint import save_atomic
+from common.io import save_atomic
+from common.protocols import GeneratorInput
 from training.data import Pool
 from training.discriminator import P_DEP, FactorisedDiscriminator
 from training.precision import Precision
-
-
-class GeneratorInput(Protocol):
-    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, ...]: ...
 
 
 class GeneratorLossTerm(Protocol):

@@ -14,6 +14,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from common.cli import int01
+from common.errors import UserError
+
 # Options that describe how to run, not what to train: on --resume/--eval they
 # may differ from the saved run's values without changing the experiment.
 RUNTIME_OPTIONS = {
@@ -21,17 +24,6 @@ RUNTIME_OPTIONS = {
     "experiment_name", "data_root", "cache_dir", "max_steps", "log_every",
     "checkpoint_every", "no_progress", "compile", "fid_weights",
 }
-
-
-class UserError(Exception):
-    """Bad input the user can fix; printed as one line, without a traceback."""
-
-
-def int01(value: str) -> int:
-    """Parse the reference's 0/1 integer switches."""
-    if value not in {"0", "1"}:
-        raise argparse.ArgumentTypeError(f"expected 0 or 1, got {value!r}")
-    return int(value)
 
 
 def build_parser(description: str, add_task_options: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
@@ -44,7 +36,7 @@ def build_parser(description: str, add_task_options: Callable[[argparse.Argument
                    help="run name; outputs go to OUT_PATH/TASK/EXPERIMENT_NAME "
                         "(default: built from the model and its main settings)")
     g.add_argument("--out_path", type=str, default="out", help="root folder of all runs")
-    g.add_argument("--data_root", type=str, default="datasets", help="folder holding the data sets")
+    g.add_argument("--data_root", type=str, default="data", help="folder holding the data sets")
     g.add_argument("--cache_dir", type=str, default=None,
                    help="where decoded data and the evaluation classifier are cached (default: DATA_ROOT/cache)")
     g.add_argument("--eval", action="store_true", help="only evaluate a trained run's generator")
@@ -128,6 +120,12 @@ def check_options(opts: argparse.Namespace) -> None:
     for name in ("epochs", "epoch_iter", "batchSize", "nz", "disc_iter", "checkpoint_every", "log_every"):
         if getattr(opts, name) < 1:
             raise UserError(f"--{name} must be at least 1, got {getattr(opts, name)}")
+    if not opts.lr > 0:  # "not >" also refuses nan
+        raise UserError(f"--lr must be positive, got {opts.lr}")
+    if not opts.L2 >= 0:
+        raise UserError(f"--L2 must be 0 or positive, got {opts.L2}")
+    if not 0 <= opts.beta1 < 1:
+        raise UserError(f"--beta1 must be in [0, 1), got {opts.beta1}")
     if opts.eval_every < 0:
         raise UserError(f"--eval_every must be 0 (off) or positive, got {opts.eval_every}")
     if opts.threads is not None and opts.threads < 1:

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from training import checkpoint
+from common.io import load_checkpoint, save_atomic
 from training.loop import GANSetup, LoopConfig, TrainingDiverged, TrainState, make_optimizers, train
 from training.options import UserError, build_parser, parse_options
 from training.precision import Precision, compiled
@@ -86,6 +86,7 @@ class Run:
         self.samples = path / "samples"
         self.scores: Callable[[], dict[str, float]] | None = None  # what after_step logs every opts.eval_every
         self._writer = None
+        self._purge_step: int | None = None  # set by restart_log
 
     @property
     def last_checkpoint(self) -> Path:
@@ -95,16 +96,33 @@ class Run:
         return self.checkpoints / f"{name}.pt"
 
     def write_json(self, name: str, obj: Any) -> None:
+        self._write_text(name, json.dumps(obj, indent=2, sort_keys=True))
+
+    def _write_text(self, name: str, text: str) -> None:
+        """Write the file whole or not at all: a temporary file renamed over it."""
         tmp = self.path / f".{name}.tmp"
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
+        tmp.write_text(text)
         tmp.replace(self.path / name)
+
+    def restart_log(self, step: int) -> None:
+        """Training (re)starts after step: forget what was logged after it.
+
+        A run that crashed after its last checkpoint logged steps that the
+        resumed run logs again; their metrics.jsonl rows are dropped (and a
+        torn last line), and TensorBoard hides its events from step + 1 on.
+        """
+        self._purge_step = step + 1
+        metrics = self.path / "metrics.jsonl"
+        if metrics.is_file():
+            kept = [line for line in metrics.read_text().splitlines() if _logged_step(line) <= step]
+            self._write_text(metrics.name, "".join(f"{line}\n" for line in kept))
 
     # -- hooks of the training loop ------------------------------------
     def log(self, step: int, scalars: dict[str, float]) -> None:
         if self._writer is None:
             from torch.utils.tensorboard import SummaryWriter  # slow import: only when training
 
-            self._writer = SummaryWriter(str(self.path / "tensorboard"))
+            self._writer = SummaryWriter(str(self.path / "tensorboard"), purge_step=self._purge_step)
         for key, value in scalars.items():
             self._writer.add_scalar(key, value, step)
         with open(self.path / "metrics.jsonl", "a") as f:
@@ -122,13 +140,21 @@ class Run:
     def checkpoint(self, state: TrainState, epoch_end: int | None) -> None:
         gen = {"generator": state.setup.generator.state_dict(), "step": state.step}
         if epoch_end is not None:
-            checkpoint.save_atomic({**gen, "epoch": epoch_end}, self.generator_checkpoint(f"G_epoch{epoch_end}"))
-        checkpoint.save_atomic(gen, self.generator_checkpoint("G"))
-        checkpoint.save_atomic({**state.state_dict(), "options": vars(self.opts)}, self.last_checkpoint)
+            save_atomic({**gen, "epoch": epoch_end}, self.generator_checkpoint(f"G_epoch{epoch_end}"))
+        save_atomic(gen, self.generator_checkpoint("G"))
+        save_atomic({**state.state_dict(), "options": vars(self.opts)}, self.last_checkpoint)
 
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
+
+
+def _logged_step(line: str) -> float:
+    """The step of a metrics.jsonl row; inf for a row that does not parse (cut off by a crash)."""
+    try:
+        return float(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return float("inf")
 
 
 def append_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]], delimiter: str = ";") -> None:
@@ -200,7 +226,9 @@ def run_experiment(experiment: Experiment, argv: Sequence[str] | None = None) ->
         if step < opts.epochs * opts.epoch_iter:
             print(f"stopped at step {step} with a checkpoint; continue with --resume", file=sys.stderr)
             return {"stopped_at_step": step}
-    state = checkpoint.load(run.generator_checkpoint(opts.eval_model), device)
+    state = load_checkpoint(run.generator_checkpoint(opts.eval_model), device,
+                            missing="train the run first, or check --out_path, --experiment_name and --eval_model",
+                            damaged="restore a good copy, or evaluate another checkpoint with --eval_model G_epochN")
     setup.generator.load_state_dict(state["generator"])
     setup.generator.eval()
     print(f"evaluating {run.generator_checkpoint(opts.eval_model)} (step {state.get('step')})")
@@ -219,8 +247,11 @@ def _train(setup: GANSetup, opts: argparse.Namespace, run: Run, device: torch.de
     rng.manual_seed(opts.seed)
     state = TrainState(setup, opt_g, opt_d, rng, precision=Precision(opts.amp, device))
     if opts.resume and run.last_checkpoint.is_file():
-        state.load_state_dict(checkpoint.load(run.last_checkpoint, device))
+        state.load_state_dict(load_checkpoint(run.last_checkpoint, device, damaged=(
+            f"restore a good copy, or delete the run folder {run.path} to train it from scratch")))
         print(f"resuming {run.path} at step {state.step}")
+    if opts.resume:
+        run.restart_log(state.step)
     cfg = LoopConfig(
         epochs=opts.epochs, epoch_iter=opts.epoch_iter, disc_iter=opts.disc_iter,
         batch_size=opts.batchSize, objective=opts.objective, fake_batches=opts.fake_batches,
