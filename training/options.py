@@ -166,10 +166,3 @@ def paired_count(opts: argparse.Namespace, flag: str, available: int, unit: str)
 def cache_dir(opts: argparse.Namespace) -> Path:
     """--cache_dir, else DATA_ROOT/cache."""
     return Path(opts.cache_dir) if opts.cache_dir else Path(opts.data_root) / "cache"
-
-
-def model_name(opts: argparse.Namespace) -> str:
-    """The paper's name for the configured model."""
-    if not opts.factorGAN:
-        return "GAN"
-    return "FactorGAN" if opts.use_real_dep_disc else "FactorGAN-no-cp"
