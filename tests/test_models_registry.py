@@ -1,5 +1,7 @@
-"""The model registry: names <-> flags, and the discriminators' initial
-weights (construction order)."""
+"""The model registry: names <-> flags, refused flag combinations, and the
+discriminators' initial weights (construction order)."""
+
+import json
 
 import pytest
 import torch
@@ -10,6 +12,7 @@ from ImagePairs import ImagePairs
 from PairedMNIST import PairedMNIST, build_gan
 from training.models_registry import EXPERIMENTS, MODELS, model_flags, model_name, models_of, option_values
 from training.options import build_parser
+from training.runner import main
 
 ENTRIES = {e.task: e for e in (PairedMNIST, ImagePairs, Image2Image, AudioSeparation)}
 
@@ -30,6 +33,56 @@ def test_the_registry_lists_the_papers_models():
     assert option_values("model", "ImagePairs") == ["cogan"]
     assert option_values("model", "Image2Image") == ["cyclegan", "pix2pix"]
     assert {n for n, m in MODELS.items() if not m.uses_pairs} == {"FactorGAN-no-cp", "CoGAN", "CycleGAN"}
+
+
+GAN, CP = "GAN (--factorGAN 0)", "FactorGAN (--factorGAN 1)"
+NO_CP = "FactorGAN-no-cp (--factorGAN 1 --use_real_dep_disc 0)"
+REFUSED = [
+    ("PairedMNIST", ["--use_real_dep_disc", "0"], f"--use_real_dep_disc 0 does not apply to {GAN}; it is for {NO_CP}"),
+    ("PairedMNIST", ["--lipschitz_p", "0"], f"--lipschitz_p 0 does not apply to {GAN}; it is for {CP}"),
+    ("PairedMNIST", ["--factorGAN", "1", "--use_real_dep_disc", "0", "--lipschitz_p", "0"],
+     f"--lipschitz_p 0 does not apply to {NO_CP}; it is for {CP}"),
+    ("AudioSeparation", ["--lipschitz_q", "0"], f"--lipschitz_q 0 does not apply to {GAN}; it is for {CP} or {NO_CP}"),
+    ("ImagePairs", ["--model", "cogan", "--factorGAN", "1"],
+     f"--factorGAN 1 does not apply to CoGAN (--model cogan); it is for {CP} or {NO_CP}"),
+    ("ImagePairs", ["--big_disc", "1", "--factorGAN", "1"],
+     f"--big_disc 1 does not apply to {CP}; it is for GAN big (--factorGAN 0 --big_disc 1)"),
+    ("Image2Image", ["--model", "pix2pix", "--factorGAN", "1"],
+     f"--factorGAN 1 does not apply to pix2pix (--model pix2pix); it is for {CP} or {NO_CP}"),
+    ("Image2Image", ["--l1_weight", "5"],
+     f"--l1_weight 5.0 does not apply to {GAN}; it is for pix2pix (--model pix2pix)"),
+    ("Image2Image", ["--model", "pix2pix", "--cycle_weight", "1"],
+     "--cycle_weight 1.0 does not apply to pix2pix (--model pix2pix); it is for CycleGAN (--model cyclegan)"),
+]
+
+
+@pytest.mark.parametrize("task,flags,message", REFUSED)
+def test_conflicting_flags_are_refused_in_one_line(task, flags, message, tmp_path, capsys):
+    assert main(ENTRIES[task](), ["--out_path", str(tmp_path / "out"), "--data_root", str(tmp_path), *flags]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: {message}"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_flags_at_their_defaults_are_no_conflict():
+    for task, flags in [("PairedMNIST", ["--lipschitz_p", "1", "--use_real_dep_disc", "1"]),
+                        ("ImagePairs", ["--model", "cogan", "--factorGAN", "0", "--big_disc", "0"])]:
+        opts = _parse(task, flags)
+        assert model_name(opts, task) == ("GAN" if task == "PairedMNIST" else "CoGAN")
+
+
+def test_a_saved_run_with_ignored_flags_resumes_as_it_trained(mnist_root, tmp_path, capsys):
+    """Runs saved before the check may hold flags their model ignored: they
+    resume and evaluate as they trained; only flags given now are judged."""
+    args = ["--data_root", str(mnist_root), "--out_path", str(tmp_path), "--cache_dir", str(tmp_path / "cache"),
+            "--batchSize", "4", "--epochs", "1", "--epoch_iter", "3", "--no_progress", "--experiment_name", "old"]
+    assert main(PairedMNIST(), [*args, "--max_steps", "1"]) == 0
+    config = tmp_path / "PairedMNIST" / "old" / "config.json"
+    saved = json.loads(config.read_text())
+    config.write_text(json.dumps({**saved, "use_real_dep_disc": 0, "lipschitz_p": 0}))  # as an older version wrote
+    assert main(PairedMNIST(), [*args, "--resume", "--max_steps", "2"]) == 0
+    capsys.readouterr()
+    assert main(PairedMNIST(), [*args, "--resume", "--lipschitz_q", "0"]) == 2
+    assert capsys.readouterr().err.startswith("error: --lipschitz_q 0 does not apply to GAN")
 
 
 # Sum of each sub-discriminator's initial parameters after torch.manual_seed(0),

@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from training.models_registry import model_conflict
+
 # Options that describe how to run, not what to train: on --resume/--eval they
 # may differ from the saved run's values without changing the experiment.
 RUNTIME_OPTIONS = {
@@ -108,6 +110,7 @@ def parse_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None, t
     """Parse argv; with --resume or --eval of an existing run, start from the
     run's saved options so that only flags given now override them."""
     opts = parser.parse_args(argv)
+    given = given_options(parser, argv)
     if opts.experiment_name is None:
         opts.experiment_name = default_name(opts)
     config = Path(opts.out_path) / task / opts.experiment_name / "config.json"
@@ -121,7 +124,17 @@ def parse_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None, t
                 setattr(explicit, key, value)
         opts = explicit
     check_options(opts)
+    conflict = model_conflict(opts, task, given, parser.get_default)
+    if conflict:
+        raise UserError(conflict)
     return opts
+
+
+def given_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:
+    """The options given on the command line (not left at a default or inherited)."""
+    unset = object()
+    blank = argparse.Namespace(**{key: unset for key in vars(parser.parse_args(argv))})
+    return {key for key, value in vars(parser.parse_args(argv, namespace=blank)).items() if value is not unset}
 
 
 def check_options(opts: argparse.Namespace) -> None:
