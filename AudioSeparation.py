@@ -23,10 +23,11 @@ from models.conv import ConvDiscriminator
 from models.separator import MaskSeparator
 from models.unet import UNet
 from training.data import ConditionalInput, SnippetPool
-from training.discriminator import FactorisedDiscriminator
+from training.discriminator import factorised_or_joint
 from training.factorisation import Factorisation
 from training.loop import GANSetup, assign_pools
-from training.options import UserError, cache_dir, int01, model_name, paired_count
+from training.models_registry import MODELS, model_name
+from training.options import UserError, cache_dir, int01, paired_count
 from training.runner import Experiment, Run, append_csv, main
 
 SNIPPET, SNIPPET_HOP = 128, 64
@@ -57,7 +58,7 @@ class AudioSeparation(Experiment):
         g.add_argument("--griffin_lim_iterations", type=int, default=10, help="phase refinement iterations")
 
     def default_name(self, opts: argparse.Namespace) -> str:
-        return f"{model_name(opts)}_{opts.num_joint_songs}songs"
+        return f"{model_name(opts, self.task)}_{opts.num_joint_songs}songs"
 
     def _paths(self, opts: argparse.Namespace) -> tuple[Path, Path]:
         musdb = Path(opts.musdb_path) if opts.musdb_path else Path(opts.data_root) / "musdb"
@@ -98,7 +99,7 @@ class AudioSeparation(Experiment):
                 for name, v in zip(SOURCE_NAMES, values, strict=True):
                     scores[window][name].append(v)
         summary = {w: {n: summarise(np.concatenate(v)) for n, v in per.items()} for w, per in scores.items()}
-        model = model_name(opts)
+        model = model_name(opts, self.task)
         append_csv(run.path.parent / "sdr.csv",
                    ["Songs", "Model", "Median SDR", "MAD SDR", "Mean SDR", "SDR Std", "Source", "Window"],
                    [[opts.num_joint_songs, model, x["median"], x["mad"], x["mean"], x["std"], n.capitalize(), w]
@@ -127,20 +128,16 @@ def build_gan(opts: argparse.Namespace, device: torch.device, paired: tuple[Snip
     songs), D_P / D_Q on (accompaniment, vocals) pairs; mixtures from all songs.
     GAN: one joint discriminator; mixtures and pairs from the paired songs."""
     bins, width = opts.fft_size // 2, opts.disc_channels
+    model = model_name(opts, AudioSeparation.task)
     factorisation = Factorisation([("accompaniment", 1), ("vocals", 1)], dim=1)
 
     def conv(channels: int, sn: bool = True) -> ConvDiscriminator:
         return ConvDiscriminator(channels, bins, width, sn, width=SNIPPET)
 
-    if opts.factorGAN:
-        disc = FactorisedDiscriminator(
-            factorisation, {"accompaniment": conv(1), "vocals": conv(1)},
-            dep_p=conv(2, bool(opts.lipschitz_p)) if opts.use_real_dep_disc else None,
-            dep_q=conv(2, bool(opts.lipschitz_q)))
-        mixtures = everything[0]
-    else:
-        disc = FactorisedDiscriminator.joint(factorisation, conv(2))
-        mixtures = paired[0]
+    disc = factorised_or_joint(model, factorisation, marginal=lambda part: conv(factorisation.sizes[part]),
+                               joint=lambda spectral_norm: conv(2, spectral_norm),
+                               lipschitz=(bool(opts.lipschitz_p), bool(opts.lipschitz_q)))
+    mixtures = everything[0] if MODELS[model].factorised else paired[0]
     generator = MaskSeparator(UNet(1, 1, opts.nz, bins, SNIPPET, opts.generator_channels))
     pools = assign_pools(disc, paired=paired[1], marginal=everything[1])
     return GANSetup(generator.to(device), disc.to(device), ConditionalInput(mixtures, opts.nz), pools)

@@ -38,15 +38,15 @@ from models.conv import ConvDiscriminator
 from models.cyclegan import CycleGenerator
 from models.unet import ConditionalGenerator, UNet
 from training.data import ConditionalInput, TensorPool, UnpairedInput, as_float
-from training.discriminator import FactorisedDiscriminator, SeparateDiscriminators
+from training.discriminator import SeparateDiscriminators, factorised_or_joint
 from training.factorisation import Factorisation
 from training.loop import GANSetup, assign_pools
 from training.losses import CycleConsistency, Identity, PairedL1
-from training.options import UserError, cache_dir, check_image_size, model_name, paired_count, protocol_name
+from training.models_registry import MODELS, model_name, option_values
+from training.options import UserError, cache_dir, check_image_size, paired_count, protocol_name
 from training.runner import Experiment, Run, append_csv, main
 
 PHOTO, MAP = 3, 3
-BASELINES = {"cyclegan": "CycleGAN", "pix2pix": "pix2pix"}
 PROTOCOLS = {
     "paper": {"loadSize": 128, "generator_channels": 32, "batchSize": 25, "steps": 200000},
     "cpu": {"loadSize": 64, "generator_channels": 16, "batchSize": 16, "steps": 2000},
@@ -67,7 +67,7 @@ class Image2Image(Experiment):
         g.add_argument("--generator_channels", type=int, default=32, help="U-Net width (ngf)")
         g.add_argument("--disc_channels", type=int, default=32, help="first-layer channels of each discriminator")
         g.add_argument("--num_examples", type=int, default=100, help="validation examples in the sample grid")
-        g.add_argument("--model", choices=list(BASELINES), default=None,
+        g.add_argument("--model", choices=option_values("model", self.task), default=None,
                        help="train a baseline instead of GAN/FactorGAN: CycleGAN (no pairs) or pix2pix (pairs only)")
         g.add_argument("--cycle_weight", type=float, default=10.0, help="CycleGAN: cycle-consistency L1 weight")
         g.add_argument("--identity_weight", type=float, default=0.5,
@@ -78,11 +78,8 @@ class Image2Image(Experiment):
                             "(of Cityscapes' 500), with fixed noise")
         image_fid.add_fid_options(g)
 
-    def model(self, opts: argparse.Namespace) -> str:
-        return BASELINES[opts.model] if opts.model else model_name(opts)
-
     def default_name(self, opts: argparse.Namespace) -> str:
-        return f"{self.model(opts)}_{opts.num_joint_samples}joint"
+        return f"{model_name(opts, self.task)}_{opts.num_joint_samples}joint"
 
     def build(self, opts: argparse.Namespace, device: torch.device) -> tuple[GANSetup, dict[str, Any]]:
         check_image_size(opts.loadSize, smallest=16)  # U-Net: four halvings
@@ -112,7 +109,7 @@ class Image2Image(Experiment):
                             progress=not opts.no_progress)
         rng = torch.Generator(device=device).manual_seed(opts.seed + 1)
         predictor = WithNoise(setup.generator.predictor, opts.nz, rng)  # photos -> maps
-        model, baselines = self.model(opts), self.baselines()
+        model, baselines = model_name(opts, self.task), self.baselines()
         scores = {model: score(predictor, val, device)}
         scores.update({name: score(predict, val, device) for name, predict in baselines.items()})
         save_examples(predictor, val[: opts.num_examples].to(device), run.samples / "val_examples.png")
@@ -147,30 +144,26 @@ def build_gan(opts: argparse.Namespace, device: torch.device, images: Tensor, n_
     only; pix2pix adds an L1 loss to the true maps. CycleGAN: photo and map
     discriminators and translators both ways, on all images, no pairs."""
     size, width = opts.loadSize, opts.disc_channels
+    model = model_name(opts, Image2Image.task)
     factorisation = Factorisation([("photo", PHOTO), ("map", MAP)], dim=1)
     paired, everything = TensorPool(images[:n_paired]), TensorPool(images)
 
     def unet() -> UNet:
         return UNet(PHOTO, MAP, opts.nz, size, size, opts.generator_channels)
 
-    if opts.model == "cyclegan":
+    if model == "CycleGAN":
         disc = SeparateDiscriminators(factorisation, {"photo": ConvDiscriminator(PHOTO, size, width),
                                                       "map": ConvDiscriminator(MAP, size, width)})
         return GANSetup(CycleGenerator(unet(), unet()).to(device), disc.to(device),
                         UnpairedInput(TensorPool(images[:, :PHOTO]), TensorPool(images[:, PHOTO:]), opts.nz),
                         assign_pools(disc, paired, everything),
                         [CycleConsistency(PHOTO, opts.cycle_weight), Identity(opts.identity_weight * opts.cycle_weight)])
-    if opts.factorGAN and opts.model is None:
-        disc = FactorisedDiscriminator(
-            factorisation, {"map": ConvDiscriminator(MAP, size, width)},
-            dep_p=ConvDiscriminator(PHOTO + MAP, size, width, bool(opts.lipschitz_p)) if opts.use_real_dep_disc else None,
-            dep_q=ConvDiscriminator(PHOTO + MAP, size, width, bool(opts.lipschitz_q)),
-        )
-        photos = images[:, :PHOTO]
-    else:
-        disc = FactorisedDiscriminator.joint(factorisation, ConvDiscriminator(PHOTO + MAP, size, width))
-        photos = images[:n_paired, :PHOTO]
-    extra = [PairedL1(paired, PHOTO, opts.nz, opts.l1_weight)] if opts.model == "pix2pix" else []
+    disc = factorised_or_joint(
+        model, factorisation, marginal=lambda part: ConvDiscriminator(factorisation.sizes[part], size, width),
+        joint=lambda spectral_norm: ConvDiscriminator(PHOTO + MAP, size, width, spectral_norm),
+        lipschitz=(bool(opts.lipschitz_p), bool(opts.lipschitz_q)), marginal_parts=("map",))
+    photos = images[:, :PHOTO] if MODELS[model].factorised else images[:n_paired, :PHOTO]
+    extra = [PairedL1(paired, PHOTO, opts.nz, opts.l1_weight)] if model == "pix2pix" else []
     return GANSetup(ConditionalGenerator(unet()).to(device), disc.to(device),
                     ConditionalInput(TensorPool(photos), opts.nz), assign_pools(disc, paired, everything), extra)
 

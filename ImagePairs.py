@@ -23,10 +23,11 @@ from eval.visualise import save_pairs
 from models.cogan import CoupledGenerator, coupled_discriminators
 from models.conv import ConvDiscriminator, ConvGenerator
 from training.data import NoiseInput, TensorPool
-from training.discriminator import FactorisedDiscriminator, SeparateDiscriminators
+from training.discriminator import SeparateDiscriminators, factorised_or_joint
 from training.factorisation import Factorisation
 from training.loop import GANSetup, assign_pools
-from training.options import cache_dir, check_image_size, int01, model_name, paired_count, protocol_name
+from training.models_registry import model_name, option_values
+from training.options import cache_dir, check_image_size, int01, paired_count, protocol_name
 from training.runner import Experiment, Run, append_csv, main
 
 # The two documented settings; results name the one that produced them.
@@ -54,18 +55,13 @@ class ImagePairs(Experiment):
         g.add_argument("--ls_channels", type=int, default=16, help="LS metric: discriminator width")
         g.add_argument("--ls_epochs", type=int, default=40, help="LS metric: training epochs per run")
         g.add_argument("--num_generated", type=int, default=1000, help="generated pairs saved as images")
-        g.add_argument("--model", choices=["cogan"], default=None,
+        g.add_argument("--model", choices=option_values("model", self.task), default=None,
                        help="train the CoGAN baseline (coupled generators and discriminators, no pairs) "
                             "instead of GAN/FactorGAN")
         image_fid.add_fid_options(g)
 
-    def model(self, opts: argparse.Namespace) -> str:
-        if opts.model == "cogan":
-            return "CoGAN"
-        return "GAN big" if opts.big_disc and not opts.factorGAN else model_name(opts)
-
     def default_name(self, opts: argparse.Namespace) -> str:
-        return f"{opts.dataset}_{self.model(opts).replace(' ', '_')}_{opts.num_joint_samples}joint"
+        return f"{opts.dataset}_{model_name(opts, self.task).replace(' ', '_')}_{opts.num_joint_samples}joint"
 
     def build(self, opts: argparse.Namespace, device: torch.device) -> tuple[GANSetup, dict[str, Any]]:
         check_image_size(opts.loadSize, smallest=8)
@@ -97,7 +93,7 @@ class ImagePairs(Experiment):
         fakes = FreshSamples(setup.generator, setup.inputs, rng)
         scores = [ls_distance(make_disc, test_train, test_test, fakes, rng, epochs=opts.ls_epochs,
                               batch_size=opts.batchSize) for _ in range(opts.ls_runs)]
-        model, protocol = self.model(opts), protocol_name(PROTOCOLS, opts)
+        model, protocol = model_name(opts, self.task), protocol_name(PROTOCOLS, opts)
         append_csv(run.path.parent / "LS.csv",
                    ["LS", "Model", "Samples", "Dataset", "Samples_Validation", "Samples_Test", "Protocol",
                     "Experiment"],
@@ -133,22 +129,19 @@ def build_gan(opts: argparse.Namespace, device: torch.device, channels: tuple[in
     CoGAN: coupled generators and discriminators, one per image, no pairs."""
     a, b = channels
     size, width = opts.loadSize, opts.disc_channels
+    model = model_name(opts, ImagePairs.task)
     factorisation = Factorisation([("A", a), ("B", b)], dim=1)
     generator: torch.nn.Module = ConvGenerator(opts.nz, a + b, size, opts.generator_channels)
-    if opts.model == "cogan":
+    if model == "CoGAN":
         disc_a, disc_b = coupled_discriminators(a, b, size, width)
         disc = SeparateDiscriminators(factorisation, {"A": disc_a, "B": disc_b})
         generator = CoupledGenerator(opts.nz, a, b, size, opts.generator_channels)
-    elif opts.factorGAN:
-        disc = FactorisedDiscriminator(
-            factorisation,
-            {"A": ConvDiscriminator(a, size, width), "B": ConvDiscriminator(b, size, width)},
-            dep_p=ConvDiscriminator(a + b, size, width, bool(opts.lipschitz_p)) if opts.use_real_dep_disc else None,
-            dep_q=ConvDiscriminator(a + b, size, width, bool(opts.lipschitz_q)),
-        )
     else:
-        disc = FactorisedDiscriminator.joint(
-            factorisation, ConvDiscriminator(a + b, size, width * (2 if opts.big_disc else 1)))
+        joint_width = width * (2 if model == "GAN big" else 1)
+        disc = factorised_or_joint(
+            model, factorisation, marginal=lambda part: ConvDiscriminator(factorisation.sizes[part], size, width),
+            joint=lambda spectral_norm: ConvDiscriminator(a + b, size, joint_width, spectral_norm),
+            lipschitz=(bool(opts.lipschitz_p), bool(opts.lipschitz_q)))
     return GANSetup(generator.to(device), disc.to(device), NoiseInput(opts.nz), assign_pools(disc, paired, marginal))
 
 

@@ -22,10 +22,11 @@ from eval.mnist import CLASSIFIERS, load_or_train_classifier, paired_mnist_score
 from eval.sampling import generate
 from models.mlp import MLPDiscriminator, MLPGenerator
 from training.data import NoiseInput, Pool, TensorPool
-from training.discriminator import FactorisedDiscriminator
+from training.discriminator import factorised_or_joint
 from training.factorisation import Factorisation
 from training.loop import GANSetup
-from training.options import UserError, cache_dir, model_name
+from training.models_registry import model_name
+from training.options import UserError, cache_dir
 from training.runner import Experiment, Run, append_csv, main
 
 PAIR_DIM = 2 * 28 * 28
@@ -52,7 +53,7 @@ class PairedMNIST(Experiment):
                             "code's lr 1e-4, the paper's FID scale); the first fills fid/dependency and the CSVs")
 
     def default_name(self, opts: argparse.Namespace) -> str:
-        return f"{model_name(opts)}_{opts.num_joint_samples}joint_lambda{opts.mnist_same_digit_prob}"
+        return f"{model_name(opts, self.task)}_{opts.num_joint_samples}joint_lambda{opts.mnist_same_digit_prob}"
 
     def build(self, opts: argparse.Namespace, device: torch.device) -> tuple[GANSetup, dict[str, Any]]:
         if not 1 <= opts.num_joint_samples <= 60000:
@@ -96,7 +97,7 @@ class PairedMNIST(Experiment):
         recipe = opts.eval_classifier[0]
         scores = by_classifier[recipe]
         save_pairs_grid(fake[:64], run.samples / "generated.png")
-        model = model_name(opts)
+        model = model_name(opts, self.task)
         row = [opts.num_joint_samples, opts.mnist_same_digit_prob]
         tag = opts.experiment_name if opts.eval_model == "G" else f"{opts.experiment_name}@{opts.eval_model}"
         out = run.path.parent
@@ -115,15 +116,10 @@ def build_gan(opts: argparse.Namespace, device: torch.device, pool_for: Callable
     pool_for(source) gives each sub-discriminator its real data: source is
     "paired" (the paired set) or "marginal" (all training digits)."""
     factorisation = Factorisation([("upper", PAIR_DIM // 2), ("lower", PAIR_DIM // 2)])
-    if opts.factorGAN:
-        disc = FactorisedDiscriminator(
-            factorisation,
-            {"upper": MLPDiscriminator(PAIR_DIM // 2), "lower": MLPDiscriminator(PAIR_DIM // 2)},
-            dep_p=MLPDiscriminator(PAIR_DIM, spectral_norm=bool(opts.lipschitz_p)) if opts.use_real_dep_disc else None,
-            dep_q=MLPDiscriminator(PAIR_DIM, spectral_norm=bool(opts.lipschitz_q)),
-        )
-    else:
-        disc = FactorisedDiscriminator.joint(factorisation, MLPDiscriminator(PAIR_DIM))
+    disc = factorised_or_joint(model_name(opts, PairedMNIST.task), factorisation,
+                               marginal=lambda part: MLPDiscriminator(factorisation.sizes[part]),
+                               joint=lambda spectral_norm: MLPDiscriminator(PAIR_DIM, spectral_norm=spectral_norm),
+                               lipschitz=(bool(opts.lipschitz_p), bool(opts.lipschitz_q)))
     pools = {name: pool_for(source) for name, source in disc.real_sources().items()}
     return GANSetup(MLPGenerator(opts.nz, PAIR_DIM).to(device), disc.to(device), NoiseInput(opts.nz), pools)
 

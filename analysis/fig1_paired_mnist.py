@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from analysis.collect import collect, paper_rows
 from analysis.plotting import draw, figure_args, finish, setup_matplotlib
-from analysis.sweep import PAIR_FREE
+from training.models_registry import MODELS
 
 
 def score(result: dict, key: str, classifier: str | None) -> float:
@@ -43,8 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs = [r for r in ours if float(r["lambda"]) == lam]
             counts = {float(r["num_joint_samples"]) for r in runs}
             # a model without pairs (no-cp) is drawn at every paired count of the panel
-            draw(ax, [(r["model"], x, float(score(r, key, args.classifier))) for r in runs
-                      for x in (counts if r["model"] in PAIR_FREE else [float(r["num_joint_samples"])])], ours=True)
+            draw(ax, [(r["model"], x, float(score(r, key, args.classifier))) for r in runs for x in
+                      ([float(r["num_joint_samples"])] if MODELS[r["model"]].uses_pairs else counts)], ours=True)
             ax.set(xscale="log", yscale="log" if key == "fid" else "linear", xlabel="paired samples",
                    ylabel=f"{label} (lower is better)", title=f"lambda = {lam}")
     finish(fig, axes.ravel(), args.output, bool(ours), "PairedMNIST (Fig. 1)")

@@ -22,9 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-MODEL_FLAGS = {"GAN": ["--factorGAN", "0"], "GAN big": ["--factorGAN", "0", "--big_disc", "1"],
-               "FactorGAN": ["--factorGAN", "1"],
-               "FactorGAN-no-cp": ["--factorGAN", "1", "--use_real_dep_disc", "0"]}
+from training.models_registry import MODELS, model_flags, models_of
+
 FIGURES = {
     "fig1": {"script": "PairedMNIST.py", "task": "PairedMNIST", "plot": "analysis.fig1_paired_mnist",
              "models": ["GAN", "FactorGAN", "FactorGAN-no-cp"], "count_flag": "--num_joint_samples",
@@ -39,8 +38,7 @@ FIGURES = {
              "models": ["GAN", "FactorGAN"], "count_flag": "--num_joint_songs", "counts": [10, 20, 50]},
 }
 PAPER_UPDATES = 40 * 5000
-# models that use no paired samples: one run per variant (at the first paired count) serves every count
-PAIR_FREE = {"FactorGAN-no-cp"}
+FIGURE_MODELS = list(dict.fromkeys(m for fig in FIGURES.values() for m in fig["models"]))
 
 
 @dataclass
@@ -75,11 +73,12 @@ def grid(args: argparse.Namespace) -> list[Job]:
     jobs = []
     for variant in variants:
         for model in args.models or fig["models"]:
-            for count in counts[:1] if model in PAIR_FREE else counts:
+            # a model without paired samples: one run per variant (at the first count) serves every count
+            for count in counts if MODELS[model].uses_pairs else counts[:1]:
                 for seed in args.seeds:
                     tag = "_".join(v for v in variant[1::2])
                     name = f"{model.replace(' ', '_')}_{count}_{tag + '_' if tag else ''}b{args.budget}_s{seed}"
-                    argv = [fig["script"], *MODEL_FLAGS[model], fig["count_flag"], str(count), *variant,
+                    argv = [fig["script"], *model_flags(model), fig["count_flag"], str(count), *variant,
                             *budget_flags(args.budget), "--seed", str(seed), "--experiment_name", name,
                             "--out_path", args.out_path, "--resume", "--no_progress",
                             "--threads", str(args.threads), *args.extra]
@@ -150,7 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="fraction of the paper's 40 x 5000 generator updates per run")
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel (one thread each by default)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    p.add_argument("--models", nargs="+", choices=list(MODEL_FLAGS), help="subset of the figure's models")
+    p.add_argument("--models", nargs="+", choices=FIGURE_MODELS,
+                   help="models to run (default: the figure's); each one that its experiment offers")
     p.add_argument("--paired", nargs="+", type=int, help="paired counts (default: the paper's)")
     p.add_argument("--lambdas", nargs="+", type=float, default=[0.1, 0.9], help="fig1: lambda values")
     p.add_argument("--datasets", nargs="+", default=["edges2shoes", "cityscapes"], help="fig2: data sets")
@@ -160,6 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                    help="further flags for every run (last on the line), e.g. --extra --data_root ../data")
     args = p.parse_args(argv)
+    task = FIGURES[args.figure]["task"]
+    for model in set(args.models or []) - set(models_of(task)):
+        p.error(f"--models: {task} has no model {model!r}")
     jobs = grid(args)
     todo = [j for j in jobs if not j.finished]
     print(f"{len(jobs)} runs in the grid, {len(jobs) - len(todo)} finished, {len(todo)} to run")

@@ -32,10 +32,11 @@ from common.spectrogram import STFTSettings
 from datasets.musdb_spectrograms import magnitude, to_mono
 from training.data import SnippetPool
 from training.loop import LoopConfig
+from training.models_registry import model_flags
 
 SIZES = {"paper": ["--generator_channels", "32", "--disc_channels", "32", "--batchSize", "25"],
          "cpu": ["--generator_channels", "8", "--disc_channels", "8", "--batchSize", "8"]}
-MODELS = {"GAN": ["--factorGAN", "0"], "FactorGAN": ["--factorGAN", "1"]}
+MODELS = ("GAN", "FactorGAN")
 
 
 def preprocessing_seconds_per_minute(repeats: int = 3) -> float:
@@ -63,8 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     pools = (SnippetPool(data[:1], starts, SNIPPET), SnippetPool(data[1:], starts, SNIPPET))
     states = {}
     for size in args.sizes:
-        for model, flags in MODELS.items():
-            opts = parse_opts(AudioSeparation().add_options, [*flags, *SIZES[size]])
+        for model in MODELS:
+            opts = parse_opts(AudioSeparation().add_options, [*model_flags(model), *SIZES[size]])
             torch.manual_seed(0)
             setup = build_gan(opts, device, pools, pools)
             states[(model, size)] = (make_state(setup, opts, device), LoopConfig(batch_size=opts.batchSize))

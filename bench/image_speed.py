@@ -38,6 +38,7 @@ from eval.sampling import FreshSamples, WithNoise
 from models.conv import ConvDiscriminator
 from training.data import TensorPool
 from training.loop import LoopConfig
+from training.models_registry import model_flags
 
 SIZES = {
     "ImagePairs": {"paper": ["--generator_channels", "64", "--disc_channels", "32"],
@@ -45,12 +46,8 @@ SIZES = {
     "Image2Image": {"paper": ["--loadSize", "128", "--generator_channels", "32", "--batchSize", "25"],
                     "cpu": ["--loadSize", "64", "--generator_channels", "16", "--batchSize", "16"]},
 }
-MODELS = {
-    "ImagePairs": {"GAN": ["--factorGAN", "0"], "GAN big": ["--factorGAN", "0", "--big_disc", "1"],
-                   "FactorGAN": ["--factorGAN", "1"], "CoGAN": ["--model", "cogan"]},
-    "Image2Image": {"GAN": ["--factorGAN", "0"], "FactorGAN": ["--factorGAN", "1"],
-                    "CycleGAN": ["--model", "cyclegan"], "pix2pix": ["--model", "pix2pix"]},
-}
+MODELS = {"ImagePairs": ["GAN", "GAN big", "FactorGAN", "CoGAN"],
+          "Image2Image": ["GAN", "FactorGAN", "CycleGAN", "pix2pix"]}
 
 
 def build(experiment: str, flags: list[str], device: torch.device):
@@ -105,11 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     states, modes = {}, usable_modes(args.modes, device)
     for experiment in args.experiments:
         for size in args.sizes:
-            for model, flags in MODELS[experiment].items():
+            for model in MODELS[experiment]:
                 if args.models and model not in args.models:
                     continue
                 for mode in modes:
-                    setup, opts = build(experiment, [*flags, *SIZES[experiment][size]], device)
+                    setup, opts = build(experiment, [*model_flags(model), *SIZES[experiment][size]], device)
                     states[(experiment, size, model, mode)] = (make_state(setup, opts, device, mode),
                                                                LoopConfig(batch_size=opts.batchSize))
     rates = interleaved_update_rates(states, args.warmup, args.steps, args.rounds, device)
@@ -119,12 +116,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                           "threads": torch.get_num_threads(), "batch": cfg.batch_size, **summary(rates[key]),
                           "peak_memory_mib": round(peak_memory_mib(device), 1)}), flush=True)
     if args.ls:
-        setup, opts = build("ImagePairs", [*MODELS["ImagePairs"]["FactorGAN"], *SIZES["ImagePairs"]["cpu"]], device)
+        setup, opts = build("ImagePairs", [*model_flags("FactorGAN"), *SIZES["ImagePairs"]["cpu"]], device)
         print(json.dumps({"bench": "ImagePairs", "ls_run_seconds": round(ls_run_seconds(setup, opts, device), 1),
                           "threads": torch.get_num_threads(), "device": device.type}))
     if args.eval:
         for size in args.sizes:
-            setup, opts = build("Image2Image", [*MODELS["Image2Image"]["FactorGAN"], *SIZES["Image2Image"][size]],
+            setup, opts = build("Image2Image", [*model_flags("FactorGAN"), *SIZES["Image2Image"][size]],
                                 device)
             print(json.dumps({"bench": "Image2Image", "size": size, "eval_500_seconds":
                               round(eval_seconds(setup, opts, device), 1), "threads": torch.get_num_threads(),

@@ -41,15 +41,15 @@ from models.spectral import SN_IMPLS, maybe_spectral_norm
 from PairedMNIST import PairedMNIST, build_gan
 from training.data import Pool, TensorPool
 from training.loop import LoopConfig, TrainState, train_step
+from training.models_registry import model_flags, models_of
 
-MODELS = {"GAN": ["--factorGAN", "0"], "FactorGAN": ["--factorGAN", "1"],
-          "FactorGAN-no-cp": ["--factorGAN", "1", "--use_real_dep_disc", "0"]}
+MODELS = models_of("PairedMNIST")
 
 
 def build_state(model: str, mode: str, pairing: str, sn_impl: str, device: torch.device, images: torch.Tensor,
                 labels: torch.Tensor) -> TrainState:
     """A training state as PairedMNIST.py builds it (100 pairs), on random digits."""
-    opts = parse_opts(PairedMNIST().add_options, [*MODELS[model], "--num_joint_samples", "100"])
+    opts = parse_opts(PairedMNIST().add_options, [*model_flags(model), "--num_joint_samples", "100"])
     n = opts.num_joint_samples
     if pairing == "fixed":
         pairs = make_pairs(images, draw_lower_indices(labels, 0.9, torch.Generator(device=device).manual_seed(0)))
@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common_args(p, warmup=50, steps=100, rounds=7)
     modes_arg(p)
-    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
     p.add_argument("--fake_batches", nargs="+", default=["shared"], choices=["shared", "per_disc"],
                    help="one generated batch per discriminator round (shared) or one per sub-discriminator")
     p.add_argument("--pairings", nargs="+", default=["fixed"], choices=["fixed", "reference"],

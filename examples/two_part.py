@@ -27,6 +27,7 @@ from factorgan import (
     train,
 )
 
+
 def f(a):  # the dependency: swap the coordinates, bend one with a sine
     return torch.stack([a[:, 1], 0.5 + 0.4 * torch.sin(2 * torch.pi * a[:, 0])], 1)
 

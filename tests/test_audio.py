@@ -16,6 +16,7 @@ from datasets.musdb_spectrograms import load_subset
 from eval.separation import sdr, separate_spectrogram, window_starts
 from models.separator import MaskSeparator
 from models.unet import UNet
+from training.models_registry import model_flags
 from training.runner import main
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="the musdb package needs ffmpeg")
@@ -87,12 +88,12 @@ def test_museval_gives_a_very_high_sdr_for_a_perfect_estimate():
     assert np.nanmax(sdr(refs, noisy, RATE, 1.0)) < 20
 
 
-@pytest.mark.parametrize("flags", [["--factorGAN", "0"], ["--factorGAN", "1"]])
-def test_train_and_evaluate(musdb_root, tmp_path, flags):
+@pytest.mark.parametrize("model", ["GAN", "FactorGAN"])
+def test_train_and_evaluate(musdb_root, tmp_path, model):
     args = ["--musdb_path", str(musdb_root), "--is_wav", "1", "--out_path", str(tmp_path),
             "--cache_dir", str(tmp_path / "cache"), "--generator_channels", "2", "--disc_channels", "2",
             "--batchSize", "2", "--epochs", "1", "--epoch_iter", "2", "--num_joint_songs", "1",
-            "--griffin_lim_iterations", "2", "--no_progress", "--experiment_name", "r", *flags]
+            "--griffin_lim_iterations", "2", "--no_progress", "--experiment_name", "r", *model_flags(model)]
     assert main(AudioSeparation(), args) == 0
     run = tmp_path / "AudioSeparation" / "r"
     results = json.loads((run / "results.json").read_text())

@@ -13,6 +13,7 @@ from tests.conftest import write_pix2pix
 from training.data import TensorPool
 from training.loop import LoopConfig, TrainState, make_optimizers, train_step
 from training.losses import CycleConsistency, Identity, PairedL1
+from training.models_registry import model_flags
 from training.options import build_parser
 from training.runner import main
 
@@ -64,7 +65,7 @@ def test_pix2pix_l1_vanishes_for_a_perfect_generator():
 
 
 def test_cogan_shares_one_set_of_parameters(pix_root, tmp_path):
-    opts = build_parser("", ImagePairs().add_options).parse_args(_args(pix_root, tmp_path, "--model", "cogan"))
+    opts = build_parser("", ImagePairs().add_options).parse_args(_args(pix_root, tmp_path, *model_flags("CoGAN")))
     setup, _ = ImagePairs().build(opts, torch.device("cpu"))
     da, db = setup.discriminator.marginals["A"], setup.discriminator.marginals["B"]
     assert da.tail is db.tail and da.head is not db.head
@@ -82,14 +83,14 @@ def test_cogan_shares_one_set_of_parameters(pix_root, tmp_path):
         assert torch.equal(after[key], after[twin]) and not torch.equal(after[key], before[key])
 
 
-CASES = [(ImagePairs, ["--model", "cogan", "--ls_runs", "1", "--ls_epochs", "1", "--num_generated", "2"], "CoGAN"),
-         (Image2Image, ["--model", "cyclegan", "--num_examples", "2"], "CycleGAN"),
-         (Image2Image, ["--model", "pix2pix", "--num_joint_samples", "3", "--num_examples", "2"], "pix2pix")]
+CASES = [(ImagePairs, "CoGAN", ["--ls_runs", "1", "--ls_epochs", "1", "--num_generated", "2"]),
+         (Image2Image, "CycleGAN", ["--num_examples", "2"]),
+         (Image2Image, "pix2pix", ["--num_joint_samples", "3", "--num_examples", "2"])]
 
 
-@pytest.mark.parametrize("experiment,flags,model", CASES)
-def test_baselines_train_evaluate_and_resume(pix_root, tmp_path, experiment, flags, model):
-    common = [*flags, "--experiment_name", "b"]
+@pytest.mark.parametrize("experiment,model,flags", CASES)
+def test_baselines_train_evaluate_and_resume(pix_root, tmp_path, experiment, model, flags):
+    common = [*model_flags(model), *flags, "--experiment_name", "b"]
     assert main(experiment(), _args(pix_root, tmp_path / "full", *common)) == 0
     results = json.loads((tmp_path / "full" / experiment.task / "b" / "results.json").read_text())
     assert results["model"] == model

@@ -14,6 +14,7 @@ from eval.ls import ls_distance
 from ImagePairs import ImagePairs
 from models.conv import ConvDiscriminator
 from tests.conftest import write_pix2pix
+from training.models_registry import model_flags
 from training.runner import main
 
 
@@ -53,13 +54,9 @@ def _args(root, out, *extra):
             "--epochs", "2", "--epoch_iter", "2", "--no_progress", "--log_every", "1", *extra]
 
 
-MODELS = {"GAN": ["--factorGAN", "0"], "GAN big": ["--factorGAN", "0", "--big_disc", "1"],
-          "FactorGAN": ["--factorGAN", "1"], "FactorGAN-no-cp": ["--factorGAN", "1", "--use_real_dep_disc", "0"]}
-
-
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", ["GAN", "GAN big", "FactorGAN", "FactorGAN-no-cp"])  # CoGAN: test_baselines.py
 def test_train_and_evaluate_each_model(pix_root, tmp_path, model):
-    args = _args(pix_root, tmp_path, *MODELS[model], "--num_joint_samples", "3", "--experiment_name", "r")
+    args = _args(pix_root, tmp_path, *model_flags(model), "--num_joint_samples", "3", "--experiment_name", "r")
     assert main(ImagePairs(), args) == 0
     run = tmp_path / "ImagePairs" / "r"
     results = json.loads((run / "results.json").read_text())

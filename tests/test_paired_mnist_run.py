@@ -12,11 +12,10 @@ import torch
 import training.discriminator
 from models.spectral import SpectralNorm
 from PairedMNIST import PairedMNIST
+from training.models_registry import model_flags, models_of
 from training.runner import main
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = {"GAN": ["--factorGAN", "0"], "FactorGAN": ["--factorGAN", "1"],
-          "FactorGAN-no-cp": ["--factorGAN", "1", "--use_real_dep_disc", "0"]}
 
 
 def _args(mnist_root, out, *extra):
@@ -25,9 +24,9 @@ def _args(mnist_root, out, *extra):
             "--eval_samples", "100", "--no_progress", "--log_every", "2", *extra]
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", models_of("PairedMNIST"))
 def test_train_and_evaluate_each_model(model, mnist_root, tmp_path):
-    assert main(PairedMNIST(), _args(mnist_root, tmp_path, *MODELS[model], "--experiment_name", "r")) == 0
+    assert main(PairedMNIST(), _args(mnist_root, tmp_path, *model_flags(model), "--experiment_name", "r")) == 0
     run = tmp_path / "PairedMNIST" / "r"
     results = json.loads((run / "results.json").read_text())
     assert results["model"] == model and results["step"] == 6

@@ -17,7 +17,7 @@ discriminator over all parts and no dependency pair.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from training.factorisation import Factorisation
+from training.models_registry import MODELS
 
 P_DEP = "p_dep"
 Q_DEP = "q_dep"
@@ -178,6 +179,25 @@ class FactorisedDiscriminator(nn.Module):
         if self.dep_q is not None:
             logit = logit - self.dep_q(x).float()
         return logit
+
+
+def factorised_or_joint(model: str, factorisation: Factorisation, marginal: Callable[[str], nn.Module],
+                        joint: Callable[[bool], nn.Module], lipschitz: tuple[bool, bool],
+                        marginal_parts: Sequence[str] | None = None) -> FactorisedDiscriminator:
+    """The discriminator of the named model (``training.models_registry``).
+
+    FactorGAN: marginal(part) for each of marginal_parts (default: every part),
+    then D_P = joint(lipschitz[0]) (not for FactorGAN-no-cp) and D_Q =
+    joint(lipschitz[1]), built in this order. Other models (GAN, GAN big,
+    pix2pix): one joint(True) discriminator. marginal(part) judges that part
+    alone; joint(spectral_norm) judges whole joint samples.
+    """
+    spec = MODELS[model]
+    if not spec.factorised:
+        return FactorisedDiscriminator.joint(factorisation, joint(True))
+    marginals = {part: marginal(part) for part in marginal_parts or factorisation.names}
+    dep_p = joint(lipschitz[0]) if spec.dep_p else None
+    return FactorisedDiscriminator(factorisation, marginals, dep_p=dep_p, dep_q=joint(lipschitz[1]))
 
 
 class SeparateDiscriminators(FactorisedDiscriminator):

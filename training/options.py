@@ -16,6 +16,7 @@ from typing import Any
 
 from common.cli import int01
 from common.errors import UserError
+from training.models_registry import model_conflict
 
 # Options that describe how to run, not what to train: on --resume/--eval they
 # may differ from the saved run's values without changing the experiment.
@@ -100,6 +101,7 @@ def parse_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None, t
     """Parse argv; with --resume or --eval of an existing run, start from the
     run's saved options so that only flags given now override them."""
     opts = parser.parse_args(argv)
+    given = given_options(parser, argv)
     if opts.experiment_name is None:
         opts.experiment_name = default_name(opts)
     config = Path(opts.out_path) / task / opts.experiment_name / "config.json"
@@ -113,7 +115,17 @@ def parse_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None, t
                 setattr(explicit, key, value)
         opts = explicit
     check_options(opts)
+    conflict = model_conflict(opts, task, given, parser.get_default)
+    if conflict:
+        raise UserError(conflict)
     return opts
+
+
+def given_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:
+    """The options given on the command line (not left at a default or inherited)."""
+    unset = object()
+    blank = argparse.Namespace(**{key: unset for key in vars(parser.parse_args(argv))})
+    return {key for key, value in vars(parser.parse_args(argv, namespace=blank)).items() if value is not unset}
 
 
 def check_options(opts: argparse.Namespace) -> None:
@@ -164,10 +176,3 @@ def paired_count(opts: argparse.Namespace, flag: str, available: int, unit: str)
 def cache_dir(opts: argparse.Namespace) -> Path:
     """--cache_dir, else DATA_ROOT/cache."""
     return Path(opts.cache_dir) if opts.cache_dir else Path(opts.data_root) / "cache"
-
-
-def model_name(opts: argparse.Namespace) -> str:
-    """The paper's name for the configured model."""
-    if not opts.factorGAN:
-        return "GAN"
-    return "FactorGAN" if opts.use_real_dep_disc else "FactorGAN-no-cp"
