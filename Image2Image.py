@@ -9,6 +9,7 @@ accuracy and mean IoU (ours).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
 import sys
 from functools import partial
@@ -44,6 +45,7 @@ from training.loop import GANSetup, assign_pools
 from training.losses import CycleConsistency, Identity, PairedL1
 from training.models_registry import MODELS, model_name, option_values
 from training.options import UserError, cache_dir, check_image_size, paired_count, protocol_name
+from training.own_images import add_folder_options, check_folder_options, load_own_images, load_own_val
 from training.runner import Experiment, Run, append_csv, main
 
 PHOTO, MAP = 3, 3
@@ -77,46 +79,60 @@ class Image2Image(Experiment):
                        help="--eval_every scores the first K validation images in sorted file order "
                             "(of Cityscapes' 500), with fixed noise")
         image_fid.add_fid_options(g)
+        add_folder_options(g, "input (photo)", "output (map)")
 
     def default_name(self, opts: argparse.Namespace) -> str:
-        return f"{model_name(opts, self.task)}_{opts.num_joint_samples}joint"
+        own = "" if opts.pairs is None else "own_"
+        return f"{own}{model_name(opts, self.task)}_{opts.num_joint_samples}joint"
 
     def build(self, opts: argparse.Namespace, device: torch.device) -> tuple[GANSetup, dict[str, Any]]:
         check_image_size(opts.loadSize, smallest=16)  # U-Net: four halvings
-        images, names = load_split(opts.data_root, "cityscapes", "train", opts.loadSize, cache_dir(opts),
-                                   progress=not opts.no_progress)
-        n_paired = paired_count(opts, "num_joint_samples", len(images), "training pairs")
-        images = images.to(device)
-        self.train_maps = images[:, PHOTO:]  # for the photo-blind baselines
+        check_folder_options(opts)
+        if opts.pairs is None:
+            images, names = load_split(opts.data_root, "cityscapes", "train", opts.loadSize, cache_dir(opts),
+                                       progress=not opts.no_progress)
+            n_paired = paired_count(opts, "num_joint_samples", len(images), "training pairs")
+            images = images.to(device)
+            photos, maps = images[:, :PHOTO], images[:, PHOTO:]
+            split = {"num_joint_samples": n_paired, "train_images": len(names), "paired_files": names[:n_paired]}
+        else:  # the user's own folders: photos and maps seen alone join their part's pool
+            own = load_own_images(opts, device)
+            images, n_paired, split = own.pairs, own.n_paired, own.split(opts)
+            photos, maps = own.parts(opts.channels[0])
+        self.train_maps = maps  # for the photo-blind baselines
         if opts.eval_every and not opts.eval:
             if opts.eval_subset < 1:
                 raise UserError(f"--eval_subset must be at least 1, got {opts.eval_subset}")
-            val, _ = load_split(opts.data_root, "cityscapes", "val", opts.loadSize, cache_dir(opts),
-                                progress=not opts.no_progress)
+            val = validation_pairs(opts)
+            if val is None:
+                raise UserError("--eval_every needs validation pairs: add --val_pairs")
             self.val_subset = val[: opts.eval_subset].to(device)
-        setup = build_gan(opts, device, images, n_paired)
-        split = {"num_joint_samples": n_paired, "train_images": len(names), "paired_files": names[:n_paired]}
-        return setup, split
+        return build_gan(opts, device, images[:n_paired], photos, maps), split
 
-    def baselines(self) -> dict[str, ConstantMap]:
-        """The photo-blind predictors, from the training maps."""
-        return {"prior (photo-blind)": ConstantMap(prior_map(self.train_maps)),
-                "mean map (photo-blind)": ConstantMap(as_float(self.train_maps).mean(0))}
+    def baselines(self, classes: bool) -> dict[str, ConstantMap]:
+        """The photo-blind predictors, from the training maps (the per-pixel
+        class prior needs Cityscapes' classes)."""
+        mean_map = {"mean map (photo-blind)": ConstantMap(as_float(self.train_maps).mean(0))}
+        return {"prior (photo-blind)": ConstantMap(prior_map(self.train_maps)), **mean_map} if classes else mean_map
 
     def evaluate(self, setup: GANSetup, opts: argparse.Namespace, run: Run) -> dict[str, Any]:
         device = next(setup.generator.parameters()).device
-        val, _ = load_split(opts.data_root, "cityscapes", "val", opts.loadSize, cache_dir(opts),
-                            progress=not opts.no_progress)
+        model, classes, photo = model_name(opts, self.task), opts.pairs is None, channels_of(opts)[0]
+        val = validation_pairs(opts)
+        if val is None:
+            print("note: no --val_pairs: nothing to evaluate on", flush=True)
+            return {"model": model, "num_joint_samples": opts.num_joint_samples}
         rng = torch.Generator(device=device).manual_seed(opts.seed + 1)
         predictor = WithNoise(setup.generator.predictor, opts.nz, rng)  # photos -> maps
-        model, baselines = model_name(opts, self.task), self.baselines()
-        scores = {model: score(predictor, val, device)}
-        scores.update({name: score(predict, val, device) for name, predict in baselines.items()})
-        save_examples(predictor, val[: opts.num_examples].to(device), run.samples / "val_examples.png")
+        baselines = self.baselines(classes)
+        scores = {model: score(predictor, val, device, photo, classes)}
+        scores.update({name: score(predict, val, device, photo, classes) for name, predict in baselines.items()})
+        save_examples(predictor, val[: opts.num_examples].to(device), run.samples / "val_examples.png", photo)
         protocol = protocol_name(PROTOCOLS, opts)
-        append_csv(run.path.parent / "Image2Image_Cityscapes.csv",
-                   ["Paired samples", "Perf", "Model", "Metric", "Protocol", "Experiment"],
-                   csv_rows(scores, opts, protocol), delimiter=",")
+        if classes:
+            append_csv(run.path.parent / "Image2Image_Cityscapes.csv",
+                       ["Paired samples", "Perf", "Model", "Metric", "Protocol", "Experiment"],
+                       csv_rows(scores, opts, protocol), delimiter=",")
         ours = scores.pop(model)
         results = {"model": model, "num_joint_samples": opts.num_joint_samples,
                    "protocol": protocol, **ours, "baselines": scores,
@@ -124,7 +140,7 @@ class Image2Image(Experiment):
         if opts.eval_every:  # the baselines on the images of the val/ curves, for reference lines beside them
             subset = val[: opts.eval_subset]
             results["val_subset"] = {"images": len(subset), "baselines": {
-                name: headline(score(predict, subset, device)) for name, predict in baselines.items()}}
+                name: headline(score(predict, subset, device, photo, classes)) for name, predict in baselines.items()}}
         return results
 
     def periodic_scores(self, setup: GANSetup, opts: argparse.Namespace) -> dict[str, float]:
@@ -133,39 +149,60 @@ class Image2Image(Experiment):
         mean_iou (%) and mse."""
         device = next(setup.generator.parameters()).device
         rng = torch.Generator(device=device).manual_seed(opts.seed + 1)
-        s = headline(score(WithNoise(setup.generator.predictor, opts.nz, rng), self.val_subset, device))
-        return {"pixel_accuracy": s.pop("accuracy"), **s}
+        s = headline(score(WithNoise(setup.generator.predictor, opts.nz, rng), self.val_subset, device,
+                           channels_of(opts)[0], classes=opts.pairs is None))
+        if "accuracy" in s:
+            s["pixel_accuracy"] = s.pop("accuracy")
+        return s
 
 
-def build_gan(opts: argparse.Namespace, device: torch.device, images: Tensor, n_paired: int) -> GANSetup:
-    """FactorGAN: a marginal discriminator on all training maps, D_P on paired
-    (photo, map), D_Q on (photo, prediction); the generator's photos come from
-    all training images. GAN: one joint discriminator and photos, both paired
-    only; pix2pix adds an L1 loss to the true maps. CycleGAN: photo and map
-    discriminators and translators both ways, on all images, no pairs."""
+def channels_of(opts: argparse.Namespace) -> tuple[int, int]:
+    """(photo channels, map channels): Cityscapes' 3 and 3, or --channels with --pairs."""
+    return (PHOTO, MAP) if opts.pairs is None else (opts.channels[0], opts.channels[1])
+
+
+def validation_pairs(opts: argparse.Namespace) -> Tensor | None:
+    """(N, C, H, W) uint8 validation pairs: Cityscapes' val split, or --val_pairs (None without it)."""
+    if opts.pairs is not None:
+        return load_own_val(opts)
+    return load_split(opts.data_root, "cityscapes", "val", opts.loadSize, cache_dir(opts),
+                      progress=not opts.no_progress)[0]
+
+
+def build_gan(opts: argparse.Namespace, device: torch.device, paired: Tensor, photos: Tensor,
+              maps: Tensor) -> GANSetup:
+    """paired: (n, cP + cM, S, S) complete pairs; photos (N, cP, S, S) and maps
+    (M, cM, S, S): every photo and every map observed (those of the pairs included).
+
+    FactorGAN: a marginal discriminator on all maps, D_P on paired (photo, map),
+    D_Q on (photo, prediction); the generator's photos are all photos. GAN: one
+    joint discriminator and photos, both paired only; pix2pix adds an L1 loss
+    to the true maps. CycleGAN: photo and map discriminators and translators
+    both ways, on all photos and maps, no pairs."""
     size, width = opts.loadSize, opts.disc_channels
     model = model_name(opts, Image2Image.task)
-    factorisation = Factorisation([("photo", PHOTO), ("map", MAP)], dim=1)
-    paired, everything = TensorPool(images[:n_paired]), TensorPool(images)
+    photo, map_ = channels_of(opts)
+    factorisation = Factorisation([("photo", photo), ("map", map_)], dim=1)
+    pairs = TensorPool(paired)
+    parts = {"photo": TensorPool(photos), "map": TensorPool(maps)}
 
     def unet() -> UNet:
-        return UNet(PHOTO, MAP, opts.nz, size, size, opts.generator_channels)
+        return UNet(photo, map_, opts.nz, size, size, opts.generator_channels)
 
     if model == "CycleGAN":
-        disc = SeparateDiscriminators(factorisation, {"photo": ConvDiscriminator(PHOTO, size, width),
-                                                      "map": ConvDiscriminator(MAP, size, width)})
+        disc = SeparateDiscriminators(factorisation, {"photo": ConvDiscriminator(photo, size, width),
+                                                      "map": ConvDiscriminator(map_, size, width)})
         return GANSetup(CycleGenerator(unet(), unet()).to(device), disc.to(device),
-                        UnpairedInput(TensorPool(images[:, :PHOTO]), TensorPool(images[:, PHOTO:]), opts.nz),
-                        assign_pools(disc, paired, everything),
-                        [CycleConsistency(PHOTO, opts.cycle_weight), Identity(opts.identity_weight * opts.cycle_weight)])
+                        UnpairedInput(parts["photo"], parts["map"], opts.nz), assign_pools(disc, pairs, parts),
+                        [CycleConsistency(photo, opts.cycle_weight), Identity(opts.identity_weight * opts.cycle_weight)])
     disc = factorised_or_joint(
         model, factorisation, marginal=lambda part: ConvDiscriminator(factorisation.sizes[part], size, width),
-        joint=lambda spectral_norm: ConvDiscriminator(PHOTO + MAP, size, width, spectral_norm),
+        joint=lambda spectral_norm: ConvDiscriminator(photo + map_, size, width, spectral_norm),
         lipschitz=(bool(opts.lipschitz_p), bool(opts.lipschitz_q)), marginal_parts=("map",))
-    photos = images[:, :PHOTO] if MODELS[model].factorised else images[:n_paired, :PHOTO]
-    extra = [PairedL1(paired, PHOTO, opts.nz, opts.l1_weight)] if model == "pix2pix" else []
+    inputs = parts["photo"] if MODELS[model].factorised else TensorPool(paired[:, :photo])
+    extra = [PairedL1(pairs, photo, opts.nz, opts.l1_weight)] if model == "pix2pix" else []
     return GANSetup(ConditionalGenerator(unet()).to(device), disc.to(device),
-                    ConditionalInput(TensorPool(photos), opts.nz), assign_pools(disc, paired, everything), extra)
+                    ConditionalInput(inputs, opts.nz), assign_pools(disc, pairs, parts), extra)
 
 
 class ConstantMap:
@@ -178,28 +215,33 @@ class ConstantMap:
         return self.colour_map.to(photos.device).expand(photos.shape[0], -1, -1, -1)
 
 
-def score(predict: Any, val: Tensor, device: torch.device, batch_size: int = 50) -> dict[str, Any]:
-    """Scores of predict over val pairs (N, 6, H, W) uint8. In %: accuracy, the
-    paper's per-image pixel accuracy averaged over images; mean_class_accuracy,
-    mean_iou and per_class (name -> {"accuracy", "iou"}, None where undefined)
-    from one confusion matrix over all pixels (``eval.cityscapes.class_scores``).
-    And mse, averaged over images."""
+def score(predict: Any, val: Tensor, device: torch.device, photo: int = PHOTO, classes: bool = True,
+          batch_size: int = 50) -> dict[str, Any]:
+    """Scores of predict over val pairs (N, photo + map channels, H, W) uint8:
+    mse, averaged over images, and with classes (Cityscapes' colour maps), in %:
+    accuracy, the paper's per-image pixel accuracy averaged over images;
+    mean_class_accuracy, mean_iou and per_class (name -> {"accuracy", "iou"},
+    None where undefined) from one confusion matrix over all pixels
+    (``eval.cityscapes.class_scores``)."""
     acc, err = [], []
     confusion = torch.zeros(NUM_CLASSES, NUM_CLASSES + 1, dtype=torch.long, device=device)
     for i in range(0, val.shape[0], batch_size):
         batch = as_float(val[i:i + batch_size].to(device))
-        pred = predict(batch[:, :PHOTO])
-        pred_classes, truth = predicted_classes(pred), true_classes(batch[:, PHOTO:])
-        acc.append(image_accuracy(pred_classes, truth))
-        err.append(mse(pred, batch[:, PHOTO:]))
-        confusion += confusion_matrix(pred_classes, truth, evaluated(truth))
+        pred = predict(batch[:, :photo])
+        err.append(mse(pred, batch[:, photo:]))
+        if classes:
+            pred_classes, truth = predicted_classes(pred), true_classes(batch[:, photo:])
+            acc.append(image_accuracy(pred_classes, truth))
+            confusion += confusion_matrix(pred_classes, truth, evaluated(truth))
+    if not classes:
+        return {"mse": float(torch.cat(err).mean())}
     acc_all = torch.cat(acc)
-    classes = class_scores(confusion.cpu())
+    class_table = class_scores(confusion.cpu())
     per_class = {name: {"accuracy": _percent(a), "iou": _percent(u)} for name, a, u
-                 in zip(CLASS_NAMES, classes["class_accuracy"].tolist(), classes["iou"].tolist(), strict=True)}
+                 in zip(CLASS_NAMES, class_table["class_accuracy"].tolist(), class_table["iou"].tolist(), strict=True)}
     return {"accuracy": 100 * float(acc_all[~acc_all.isnan()].mean()), "mse": float(torch.cat(err).mean()),
-            "mean_class_accuracy": 100 * classes["mean_class_accuracy"], "mean_iou": 100 * classes["mean_iou"],
-            "per_class": per_class}
+            "mean_class_accuracy": 100 * class_table["mean_class_accuracy"],
+            "mean_iou": 100 * class_table["mean_iou"], "per_class": per_class}
 
 
 def _percent(fraction: float) -> float | None:
@@ -224,11 +266,12 @@ def csv_rows(scores: dict[str, dict[str, Any]], opts: argparse.Namespace, protoc
     return rows
 
 
-def save_examples(predict: WithNoise, val: Tensor, path: Path) -> None:
-    """Grid of rows photo | prediction | ground truth."""
+def save_examples(predict: WithNoise, val: Tensor, path: Path, photo: int = PHOTO) -> None:
+    """Grid of rows photo | prediction | ground truth (grey parts shown as grey RGB)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     batch = as_float(val)
-    triples = torch.cat([batch[:, :PHOTO], predict(batch[:, :PHOTO]), batch[:, PHOTO:]], dim=3)
+    shown = [batch[:, :photo], predict(batch[:, :photo]), batch[:, photo:]]
+    triples = torch.cat([x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x for x in shown], dim=3)
     save_image(triples.cpu(), str(path), nrow=4, padding=2, pad_value=1.0)
 
 
@@ -236,9 +279,11 @@ def fid_kid(setup: GANSetup, opts: argparse.Namespace, val: Tensor, run: Run, co
     """FID/KID of the predicted maps and of (photo, predicted map) pairs vs the
     validation pairs val (N, 6, H, W); rows in FID_KID.csv. Empty when skipped."""
     rng = torch.Generator(device=val.device).manual_seed(opts.seed + 2)  # apart from the accuracy's draws
-    fake = partial(predicted_pairs, WithNoise(setup.generator.predictor, opts.nz, rng), val)
-    layout = image_fid.PairLayout(PHOTO, ("photo", "map"), ("map", "joint"))
-    cache = cache_dir(opts) / f"fid_cityscapes_val_{opts.loadSize}px"
+    photo = channels_of(opts)[0]
+    fake = partial(predicted_pairs, WithNoise(setup.generator.predictor, opts.nz, rng), val, photo)
+    layout = image_fid.PairLayout(photo, ("photo", "map"), ("map", "joint"))
+    val_set = "cityscapes" if opts.pairs is None else "own_" + hashlib.sha1(str(opts.val_pairs).encode()).hexdigest()[:10]
+    cache = cache_dir(opts) / f"fid_{val_set}_val_{opts.loadSize}px"
     scores = image_fid.scores_or_none(opts, val, fake, layout, cache)
     if scores is None:
         return {}
@@ -248,11 +293,11 @@ def fid_kid(setup: GANSetup, opts: argparse.Namespace, val: Tensor, run: Run, co
     return {"fid_kid": scores, "fid_kid_images": len(val)}
 
 
-def predicted_pairs(predict: WithNoise, val: Tensor, batch_size: int = 50) -> Tensor:
-    """val (N, 6, H, W) pairs -> (N, 6, H, W) uint8: the same photos with predicted maps."""
+def predicted_pairs(predict: WithNoise, val: Tensor, photo: int = PHOTO, batch_size: int = 50) -> Tensor:
+    """val (N, C, H, W) pairs -> (N, C, H, W) uint8: the same photos with predicted maps."""
     out = []
     for i in range(0, val.shape[0], batch_size):
-        photos = as_float(val[i:i + batch_size, :PHOTO])
+        photos = as_float(val[i:i + batch_size, :photo])
         out.append(image_fid.to_uint8(torch.cat([photos, predict(photos)], dim=1)))
     return torch.cat(out)
 

@@ -8,6 +8,7 @@ images; scored by the LS metric.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import statistics
 import sys
 from functools import partial
@@ -28,6 +29,7 @@ from training.factorisation import Factorisation
 from training.loop import GANSetup, assign_pools
 from training.models_registry import model_name, option_values
 from training.options import cache_dir, check_image_size, int01, paired_count, protocol_name
+from training.own_images import add_folder_options, check_folder_options, load_own_images, load_own_val
 from training.runner import Experiment, Run, append_csv, main
 
 # The two documented settings; results name the one that produced them.
@@ -59,12 +61,20 @@ class ImagePairs(Experiment):
                        help="train the CoGAN baseline (coupled generators and discriminators, no pairs) "
                             "instead of GAN/FactorGAN")
         image_fid.add_fid_options(g)
+        add_folder_options(g, "A", "B")
 
     def default_name(self, opts: argparse.Namespace) -> str:
-        return f"{opts.dataset}_{model_name(opts, self.task).replace(' ', '_')}_{opts.num_joint_samples}joint"
+        data = opts.dataset if opts.pairs is None else "own"
+        return f"{data}_{model_name(opts, self.task).replace(' ', '_')}_{opts.num_joint_samples}joint"
 
     def build(self, opts: argparse.Namespace, device: torch.device) -> tuple[GANSetup, dict[str, Any]]:
         check_image_size(opts.loadSize, smallest=8)
+        check_folder_options(opts)
+        if opts.pairs is not None:  # the user's own folders: parts seen alone get pools of their own
+            own = load_own_images(opts, device)
+            setup = build_gan(opts, device, channels_of(opts), paired=TensorPool(own.pairs[:own.n_paired]),
+                              marginal=own.part_pools(("A", "B"), opts.channels[0]))
+            return setup, own.split(opts)
         images, names = load_split(opts.data_root, opts.dataset, "train", opts.loadSize,
                                    cache_dir(opts), progress=not opts.no_progress)
         n_paired = paired_count(opts, "num_joint_samples", len(images), "training images")
@@ -77,14 +87,19 @@ class ImagePairs(Experiment):
 
     def evaluate(self, setup: GANSetup, opts: argparse.Namespace, run: Run) -> dict[str, Any]:
         device = next(setup.generator.parameters()).device
-        a_channels, b_channels = CHANNELS[opts.dataset]
-        val, _ = load_split(opts.data_root, opts.dataset, "val", opts.loadSize, cache_dir(opts),
-                            progress=not opts.no_progress)
+        a_channels, b_channels = channels_of(opts)
         rng = torch.Generator(device=device).manual_seed(opts.seed + 1)
+        model, dataset = model_name(opts, self.task), dataset_of(opts)
+        save_pairs(generate(setup.generator, setup.inputs, opts.num_generated, rng), a_channels, run.samples)
+        if opts.pairs is None:
+            val, _ = load_split(opts.data_root, opts.dataset, "val", opts.loadSize, cache_dir(opts),
+                                progress=not opts.no_progress)
+        elif (val := load_own_val(opts)) is None:
+            print("note: no --val_pairs: samples saved, LS and FID/KID skipped", flush=True)
+            return {"model": model, "dataset": dataset, "num_joint_samples": opts.num_joint_samples}
         perm = torch.randperm(len(val), generator=torch.Generator().manual_seed(opts.seed))
         n_train = int(0.8 * len(val))
         test_train, test_test = val[perm[:n_train]].to(device), val[perm[n_train:]].to(device)
-        save_pairs(generate(setup.generator, setup.inputs, opts.num_generated, rng), a_channels, run.samples)
 
         def make_disc() -> ConvDiscriminator:
             return ConvDiscriminator(a_channels + b_channels, opts.loadSize, opts.ls_channels,
@@ -93,17 +108,17 @@ class ImagePairs(Experiment):
         fakes = FreshSamples(setup.generator, setup.inputs, rng)
         scores = [ls_distance(make_disc, test_train, test_test, fakes, rng, epochs=opts.ls_epochs,
                               batch_size=opts.batchSize) for _ in range(opts.ls_runs)]
-        model, protocol = model_name(opts, self.task), protocol_name(PROTOCOLS, opts)
+        protocol = protocol_name(PROTOCOLS, opts)
         append_csv(run.path.parent / "LS.csv",
                    ["LS", "Model", "Samples", "Dataset", "Samples_Validation", "Samples_Test", "Protocol",
                     "Experiment"],
-                   [[round(s, 5), model, opts.num_joint_samples, opts.dataset, len(test_train),
+                   [[round(s, 5), model, opts.num_joint_samples, dataset, len(test_train),
                      len(test_test), protocol, opts.experiment_name] for s in scores])
-        return {"model": model, "dataset": opts.dataset, "num_joint_samples": opts.num_joint_samples,
+        return {"model": model, "dataset": dataset, "num_joint_samples": opts.num_joint_samples,
                 "protocol": protocol, "ls_runs": scores, "ls_mean": statistics.mean(scores),
                 "ls_sd": statistics.stdev(scores) if len(scores) > 1 else 0.0,
                 "val_split": [len(test_train), len(test_test)],
-                **fid_kid(setup, opts, val.to(device), run, [model, opts.num_joint_samples, opts.dataset, protocol])}
+                **fid_kid(setup, opts, val.to(device), run, [model, opts.num_joint_samples, dataset, protocol])}
 
 
 def fid_kid(setup: GANSetup, opts: argparse.Namespace, val: torch.Tensor, run: Run, columns: list[Any]) -> dict[str, Any]:
@@ -111,8 +126,10 @@ def fid_kid(setup: GANSetup, opts: argparse.Namespace, val: torch.Tensor, run: R
     pairs val (N, C, H, W), as many of each; rows in FID_KID.csv. Empty when skipped."""
     rng = torch.Generator(device=val.device).manual_seed(opts.seed + 2)  # apart from the LS metric's draws
     fake = partial(generate, setup.generator, setup.inputs, len(val), rng)
-    layout = image_fid.PairLayout(CHANNELS[opts.dataset][0], ("A", "B"), ("A", "B", "joint"))
-    cache = cache_dir(opts) / f"fid_{opts.dataset}_val_{opts.loadSize}px"
+    layout = image_fid.PairLayout(channels_of(opts)[0], ("A", "B"), ("A", "B", "joint"))
+    # real features are cached per validation set: the data set's, or the user's folders
+    val_set = opts.dataset if opts.pairs is None else "own_" + hashlib.sha1(str(opts.val_pairs).encode()).hexdigest()[:10]
+    cache = cache_dir(opts) / f"fid_{val_set}_val_{opts.loadSize}px"
     scores = image_fid.scores_or_none(opts, val, fake, layout, cache)
     if scores is None:
         return {}
@@ -122,10 +139,20 @@ def fid_kid(setup: GANSetup, opts: argparse.Namespace, val: torch.Tensor, run: R
     return {"fid_kid": scores, "fid_kid_images": len(val)}
 
 
+def channels_of(opts: argparse.Namespace) -> tuple[int, int]:
+    """(channels of A, channels of B): the data set's, or --channels with --pairs."""
+    return CHANNELS[opts.dataset] if opts.pairs is None else (opts.channels[0], opts.channels[1])
+
+
+def dataset_of(opts: argparse.Namespace) -> str:
+    return opts.dataset if opts.pairs is None else "own folders"
+
+
 def build_gan(opts: argparse.Namespace, device: torch.device, channels: tuple[int, int],
-              paired: TensorPool, marginal: TensorPool) -> GANSetup:
+              paired: TensorPool, marginal: TensorPool | dict[str, TensorPool]) -> GANSetup:
     """GAN: one joint conv discriminator on pairs. FactorGAN: one per image
-    (all training images) plus D_P (unless --use_real_dep_disc 0) and D_Q.
+    (all training images, or pools of each image seen alone) plus D_P (unless
+    --use_real_dep_disc 0) and D_Q.
     CoGAN: coupled generators and discriminators, one per image, no pairs."""
     a, b = channels
     size, width = opts.loadSize, opts.disc_channels

@@ -61,7 +61,7 @@ def build(experiment: str, flags: list[str], device: torch.device):
         setup = module.build_gan(opts, device, channels, paired=images, marginal=images)
     else:
         images = torch.randint(0, 256, (500, 6, size, size), dtype=torch.uint8, device=device)
-        setup = module.build_gan(opts, device, images, n_paired=100)
+        setup = module.build_gan(opts, device, images[:100], images[:, :3], images[:, 3:])
     return setup, opts
 
 

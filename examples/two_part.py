@@ -28,12 +28,15 @@ from factorgan import (
 )
 
 
-def f(a):  # the dependency: swap the coordinates, bend one with a sine
+DIM_A = 6
+
+
+def f(a):  # the dependency: B from A's first two coordinates, one bent by a sine
     return torch.stack([a[:, 1], 0.5 + 0.4 * torch.sin(2 * torch.pi * a[:, 0])], 1)
 
 
 def make_pairs(n, g):
-    a = 0.1 + 0.8 * torch.rand(n, 2, generator=g)
+    a = 0.1 + 0.8 * torch.rand(n, DIM_A, generator=g)
     return torch.cat([a, f(a) + 0.02 * torch.randn(n, 2, generator=g)], 1)
 
 
@@ -42,9 +45,9 @@ def energy(x, y):  # energy distance between two samples (n, d), (m, d)
 
 
 def scores(x, real):
-    a, b = x[:, :2], x[:, 2:]
+    a, b = x[:, :DIM_A], x[:, DIM_A:]
     miss, base = (b - f(a)).pow(2).sum(1).mean(), (b.roll(1, 0) - f(a)).pow(2).sum(1).mean()
-    return 1000 * (energy(a, real[:, :2]) + energy(b, real[:, 2:])), (1 - miss / base).item()
+    return 1000 * (energy(a, real[:, :DIM_A]) + energy(b, real[:, DIM_A:])), (1 - miss / base).item()
 
 
 def fit(model, steps, seed):
