@@ -77,7 +77,7 @@ def test_folder_mistakes_are_one_line_errors(experiment, own, tmp_path, capsys):
         return lines[0]
 
     common = ["--out_path", str(tmp_path), "--loadSize", "16"]
-    assert "--part_a need --pairs" in error(["--part_a", str(own / "a_alone"), *common])
+    assert "--part_a needs --pairs" in error(["--part_a", str(own / "a_alone"), *common])
     grey = _write_part(tmp_path / f"grey_{experiment.__name__}", 1, grey=False)
     msg = error(_args(own, tmp_path, "--part_a", str(grey), "--channels", "1", "3"))
     assert "is a colour image" in msg and "grey" in msg

@@ -67,7 +67,7 @@ def check_folder_options(opts: argparse.Namespace) -> None:
     if opts.pairs is None:
         given = [f"--{k}" for k in ("part_a", "part_b", "val_pairs") if getattr(opts, k) is not None]
         if given:
-            raise UserError(f"{', '.join(given)} need --pairs (your own complete pairs); "
+            raise UserError(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --pairs (your own complete pairs); "
                             "without --pairs the --dataset is used")
     elif len(opts.pairs) > 2 or (opts.val_pairs is not None and len(opts.val_pairs) > 2):
         raise UserError("--pairs and --val_pairs take one folder (side by side) or two folders (A, B)")
