@@ -7,7 +7,7 @@ step per training-mode forward, 15 at construction), but divides the layer's
 ``x (W / sigma)^T + b``. For the PairedMNIST MLPs the weight matrices are far
 larger than a batch of activations, and dividing (and differentiating) the
 whole weight on every call was most of a training step's time
-(``bench/paired_mnist_speed.py --sn_impl``). torch's parametrization stays
+(``bench/paired_mnist_speed.py --sn_impls scaled torch``). torch's parametrization stays
 available as ``impl="torch"``; the two agree to float rounding (tests).
 """
 
