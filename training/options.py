@@ -16,6 +16,7 @@ from typing import Any
 
 from common.cli import int01
 from common.errors import UserError
+from common.io import load_checkpoint
 from training.models_registry import model_conflict
 
 # Options that describe how to run, not what to train: on --resume/--eval they
@@ -23,7 +24,7 @@ from training.models_registry import model_conflict
 RUNTIME_OPTIONS = {
     "cuda", "eval", "eval_model", "resume", "threads", "workers", "out_path",
     "experiment_name", "data_root", "cache_dir", "max_steps", "log_every",
-    "checkpoint_every", "no_progress", "compile", "fid_weights",
+    "checkpoint_every", "no_progress", "compile", "fid_weights", "generator",
 }
 
 
@@ -43,6 +44,10 @@ def build_parser(description: str, add_task_options: Callable[[argparse.Argument
     g.add_argument("--eval", action="store_true", help="only evaluate a trained run's generator")
     g.add_argument("--eval_model", type=str, default="G",
                    help="generator checkpoint to evaluate: G (latest) or G_epochN")
+    g.add_argument("--generator", type=str, default=None,
+                   help="with --eval: evaluate this generator file (a released one, see releases/, or a run's "
+                        "checkpoints/G.pt) with the options saved with it; results go to "
+                        "OUT_PATH/TASK/EXPERIMENT_NAME")
     g.add_argument("--resume", action="store_true", help="continue a run from its last checkpoint")
     g.add_argument("--cuda", action="store_true", help="train and evaluate on the GPU")
     g.add_argument("--threads", type=int, default=None,
@@ -98,15 +103,23 @@ def build_parser(description: str, add_task_options: Callable[[argparse.Argument
 
 def parse_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None, task: str,
                   default_name: Callable[[argparse.Namespace], str]) -> argparse.Namespace:
-    """Parse argv; with --resume or --eval of an existing run, start from the
-    run's saved options so that only flags given now override them."""
+    """Parse argv; with --resume or --eval of an existing run (or --eval
+    --generator FILE), start from the saved options so that only flags given
+    now override them."""
     opts = parser.parse_args(argv)
     given = given_options(parser, argv)
-    if opts.experiment_name is None:
-        opts.experiment_name = default_name(opts)
-    config = Path(opts.out_path) / task / opts.experiment_name / "config.json"
-    if (opts.resume or opts.eval) and config.is_file():
-        saved = json.loads(config.read_text())
+    saved = None
+    if opts.generator is not None:
+        if not opts.eval:
+            raise UserError("--generator evaluates a saved generator: add --eval")
+        saved = generator_options(Path(opts.generator))
+    else:
+        if opts.experiment_name is None:
+            opts.experiment_name = default_name(opts)
+        config = Path(opts.out_path) / task / opts.experiment_name / "config.json"
+        if (opts.resume or opts.eval) and config.is_file():
+            saved = json.loads(config.read_text())
+    if saved is not None:
         saved = {k: v for k, v in saved.items() if k not in RUNTIME_OPTIONS}
         explicit = parser.parse_args(argv, namespace=argparse.Namespace(**saved))
         # parse_args keeps the saved values unless a flag is given on the command line
@@ -114,6 +127,9 @@ def parse_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None, t
             if key in RUNTIME_OPTIONS:
                 setattr(explicit, key, value)
         opts = explicit
+    if opts.experiment_name is None:  # a released generator names its results after its file
+        stem = Path(opts.generator).stem if opts.generator else "G"
+        opts.experiment_name = default_name(opts) if stem == "G" or stem.startswith("G_epoch") else stem
     check_options(opts)
     conflict = model_conflict(opts, task, given, parser.get_default)
     if conflict:
@@ -126,6 +142,20 @@ def given_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -
     unset = object()
     blank = argparse.Namespace(**{key: unset for key in vars(parser.parse_args(argv))})
     return {key for key, value in vars(parser.parse_args(argv, namespace=blank)).items() if value is not unset}
+
+
+def generator_options(path: Path) -> dict[str, Any]:
+    """The training options stored in a generator file (a released generator,
+    or a run's G.pt beside its config.json)."""
+    state = load_checkpoint(path, "cpu", missing="check the --generator path",
+                            damaged="download or copy the generator file again")
+    if "options" in state:
+        return dict(state["options"])
+    config = path.parent.parent / "config.json"  # a run's checkpoints/G.pt
+    if config.is_file():
+        return json.loads(config.read_text())
+    raise UserError(f"{path} holds no training options and has no config.json beside its run: "
+                    "use a released generator (python -m analysis.release) or a run's checkpoints/G.pt")
 
 
 def check_options(opts: argparse.Namespace) -> None:

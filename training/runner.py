@@ -189,6 +189,8 @@ def pick_device(opts: argparse.Namespace) -> torch.device:
 
 def _check_run_dir(run: Run, opts: argparse.Namespace) -> None:
     """Refuse to overwrite a run, to evaluate nothing, or to resume from nothing."""
+    if opts.eval and opts.generator is not None:
+        return  # a generator file: the run directory is made for its results
     if opts.eval:
         if not run.path.is_dir():
             raise UserError(f"no run at {run.path} to evaluate; check --out_path and --experiment_name")
@@ -226,14 +228,18 @@ def run_experiment(experiment: Experiment, argv: Sequence[str] | None = None) ->
         if step < opts.epochs * opts.epoch_iter:
             print(f"stopped at step {step} with a checkpoint; continue with --resume", file=sys.stderr)
             return {"stopped_at_step": step}
-    state = load_checkpoint(run.generator_checkpoint(opts.eval_model), device,
+    path = Path(opts.generator) if opts.generator else run.generator_checkpoint(opts.eval_model)
+    state = load_checkpoint(path, device,
                             missing="train the run first, or check --out_path, --experiment_name and --eval_model",
                             damaged="restore a good copy, or evaluate another checkpoint with --eval_model G_epochN")
     setup.generator.load_state_dict(state["generator"])
     setup.generator.eval()
-    print(f"evaluating {run.generator_checkpoint(opts.eval_model)} (step {state.get('step')})")
+    print(f"evaluating {path} (step {state.get('step')})")
+    run.path.mkdir(parents=True, exist_ok=True)
     results = experiment.evaluate(setup, opts, run)
     results.update(eval_model=opts.eval_model, step=state.get("step"))
+    if opts.generator:
+        results["generator"] = str(path)
     # results of another checkpoint than the latest do not replace the run's results
     run.write_json("results.json" if opts.eval_model == "G" else f"results_{opts.eval_model}.json", results)
     print(json.dumps(results, indent=2))
