@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from training.loop import GANSetup, LoopConfig, TrainState, make_optimizers, train_step
+from training.loop import GANSetup, LoopConfig, TrainState, train_step
 from training.options import build_parser
 from training.precision import AMP_DTYPES, Precision, compile_in_place
 
@@ -24,11 +24,10 @@ def parse_opts(add_options: Callable, argv: Sequence[str]) -> argparse.Namespace
 
 def make_state(setup: GANSetup, opts: argparse.Namespace, device: torch.device, mode: str = "fp32") -> TrainState:
     """A training state in one of MODES (compile: the models are compiled in place)."""
-    opt_g, opt_d = make_optimizers(setup, opts.lr, opts.beta1, opts.L2)
     if mode == "compile":
         compile_in_place(setup.generator, setup.discriminator.sub_discriminators())
     precision = Precision(mode if mode in AMP_DTYPES else "none", device)
-    return TrainState(setup, opt_g, opt_d, torch.Generator(device=device).manual_seed(0), precision=precision)
+    return TrainState.create(setup, opts.lr, opts.beta1, opts.L2, seed=0, precision=precision)
 
 
 def usable_modes(modes: Sequence[str], device: torch.device) -> list[str]:

@@ -108,11 +108,13 @@ class TrainState:
 
     @classmethod
     def create(cls, setup: GANSetup, lr: float = 1e-4, beta1: float = 0.5, l2: float = 0.0,
-               seed: int = 1337) -> TrainState:
-        """A fresh state: Adam optimisers (make_optimizers) and a seeded RNG on the generator's device."""
+               seed: int = 1337, precision: Precision | None = None) -> TrainState:
+        """A fresh state: Adam optimisers (make_optimizers), a seeded RNG on the
+        generator's device, float32 unless a Precision is given."""
         device = next(setup.generator.parameters()).device
         opt_g, opt_d = make_optimizers(setup, lr, beta1, l2)
-        return cls(setup, opt_g, opt_d, torch.Generator(device=device).manual_seed(seed))
+        rng = torch.Generator(device=device).manual_seed(seed)
+        return cls(setup, opt_g, opt_d, rng, precision=precision or Precision())
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.setup.generator.load_state_dict(state["generator"])

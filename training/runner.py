@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from common.io import load_checkpoint, save_atomic
-from training.loop import GANSetup, LoopConfig, TrainingDiverged, TrainState, make_optimizers, train
+from training.loop import GANSetup, LoopConfig, TrainingDiverged, TrainState, train
 from training.options import UserError, build_parser, parse_options
 from training.precision import Precision, compiled
 
@@ -248,10 +248,7 @@ def run_experiment(experiment: Experiment, argv: Sequence[str] | None = None) ->
 
 def _train(setup: GANSetup, opts: argparse.Namespace, run: Run, device: torch.device) -> int:
     """Train (or resume) the run; returns the step reached."""
-    opt_g, opt_d = make_optimizers(setup, opts.lr, opts.beta1, opts.L2)
-    rng = torch.Generator(device=device)
-    rng.manual_seed(opts.seed)
-    state = TrainState(setup, opt_g, opt_d, rng, precision=Precision(opts.amp, device))
+    state = TrainState.create(setup, opts.lr, opts.beta1, opts.L2, opts.seed, Precision(opts.amp, device))
     if opts.resume and run.last_checkpoint.is_file():
         state.load_state_dict(load_checkpoint(run.last_checkpoint, device, damaged=(
             f"restore a good copy, or delete the run folder {run.path} to train it from scratch")))
