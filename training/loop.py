@@ -229,6 +229,8 @@ def generator_step(state: TrainState, cfg: LoopConfig) -> dict[str, Tensor]:
             loss = loss + value
     state.opt_g.zero_grad(set_to_none=True)
     state.precision.backward_step(loss, state.opt_g, "opt_g")
+    # collapse detector: each entry's standard deviation across the generated batch, averaged (0 = one sample)
+    stats["G/batch_sd"] = fake.detach().float().std(0).mean()
     return {"G/loss": loss.detach(), **stats}
 
 

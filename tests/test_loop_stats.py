@@ -1,0 +1,36 @@
+"""The loop's logged scalars: the collapse detector G/batch_sd."""
+
+import torch
+from torch import nn
+
+from models.mlp import MLPDiscriminator
+from training.data import NoiseInput, TensorPool
+from training.discriminator import FactorisedDiscriminator
+from training.factorisation import Factorisation
+from training.loop import GANSetup, LoopConfig, TrainState, generator_step
+
+
+class Constant(nn.Module):
+    """A collapsed generator: the same sample whatever z is."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sample = nn.Parameter(torch.rand(4))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.sample.expand(z.shape[0], -1)
+
+
+def _state(generator: nn.Module) -> TrainState:
+    torch.manual_seed(0)
+    parts = Factorisation([("A", 2), ("B", 2)])
+    disc = FactorisedDiscriminator.joint(parts, MLPDiscriminator(4, hidden=8))
+    setup = GANSetup(generator, disc, NoiseInput(3), {"joint": TensorPool(torch.rand(10, 4))})
+    return TrainState.create(setup, seed=0)
+
+
+def test_batch_sd_is_zero_for_a_collapsed_generator_only():
+    cfg = LoopConfig(batch_size=6)
+    collapsed = generator_step(_state(Constant()), cfg)["G/batch_sd"]
+    varied = generator_step(_state(nn.Sequential(nn.Linear(3, 4), nn.Sigmoid())), cfg)["G/batch_sd"]
+    assert collapsed.item() == 0.0 and varied.item() > 1e-3
