@@ -9,7 +9,6 @@ accuracy and mean IoU (ours).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import math
 import sys
 from functools import partial
@@ -35,6 +34,7 @@ from eval.cityscapes import (
     true_classes,
 )
 from eval.sampling import WithNoise
+from eval.visualise import as_rgb
 from models.conv import ConvDiscriminator
 from models.cyclegan import CycleGenerator
 from models.unet import ConditionalGenerator, UNet
@@ -45,7 +45,13 @@ from training.loop import GANSetup, assign_pools
 from training.losses import CycleConsistency, Identity, PairedL1
 from training.models_registry import MODELS, model_name, option_values
 from training.options import UserError, cache_dir, check_image_size, paired_count, protocol_name
-from training.own_images import add_folder_options, check_folder_options, load_own_images, load_own_val
+from training.own_images import (
+    add_folder_options,
+    check_folder_options,
+    load_own_images,
+    load_own_val,
+    val_set_name,
+)
 from training.runner import Experiment, Run, append_csv, main
 
 PHOTO, MAP = 3, 3
@@ -271,7 +277,7 @@ def save_examples(predict: WithNoise, val: Tensor, path: Path, photo: int = PHOT
     path.parent.mkdir(parents=True, exist_ok=True)
     batch = as_float(val)
     shown = [batch[:, :photo], predict(batch[:, :photo]), batch[:, photo:]]
-    triples = torch.cat([x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x for x in shown], dim=3)
+    triples = torch.cat([as_rgb(x) for x in shown], dim=3)
     save_image(triples.cpu(), str(path), nrow=4, padding=2, pad_value=1.0)
 
 
@@ -282,8 +288,7 @@ def fid_kid(setup: GANSetup, opts: argparse.Namespace, val: Tensor, run: Run, co
     photo = channels_of(opts)[0]
     fake = partial(predicted_pairs, WithNoise(setup.generator.predictor, opts.nz, rng), val, photo)
     layout = image_fid.PairLayout(photo, ("photo", "map"), ("map", "joint"))
-    val_set = "cityscapes" if opts.pairs is None else "own_" + hashlib.sha1(str(opts.val_pairs).encode()).hexdigest()[:10]
-    cache = cache_dir(opts) / f"fid_{val_set}_val_{opts.loadSize}px"
+    cache = cache_dir(opts) / f"fid_{val_set_name(opts, 'cityscapes')}_val_{opts.loadSize}px"
     scores = image_fid.scores_or_none(opts, val, fake, layout, cache)
     if scores is None:
         return {}

@@ -8,7 +8,6 @@ images; scored by the LS metric.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import statistics
 import sys
 from functools import partial
@@ -29,7 +28,13 @@ from training.factorisation import Factorisation
 from training.loop import GANSetup, assign_pools
 from training.models_registry import model_name, option_values
 from training.options import cache_dir, check_image_size, int01, paired_count, protocol_name
-from training.own_images import add_folder_options, check_folder_options, load_own_images, load_own_val
+from training.own_images import (
+    add_folder_options,
+    check_folder_options,
+    load_own_images,
+    load_own_val,
+    val_set_name,
+)
 from training.runner import Experiment, Run, append_csv, main
 
 # The two documented settings; results name the one that produced them.
@@ -127,9 +132,7 @@ def fid_kid(setup: GANSetup, opts: argparse.Namespace, val: torch.Tensor, run: R
     rng = torch.Generator(device=val.device).manual_seed(opts.seed + 2)  # apart from the LS metric's draws
     fake = partial(generate, setup.generator, setup.inputs, len(val), rng)
     layout = image_fid.PairLayout(channels_of(opts)[0], ("A", "B"), ("A", "B", "joint"))
-    # real features are cached per validation set: the data set's, or the user's folders
-    val_set = opts.dataset if opts.pairs is None else "own_" + hashlib.sha1(str(opts.val_pairs).encode()).hexdigest()[:10]
-    cache = cache_dir(opts) / f"fid_{val_set}_val_{opts.loadSize}px"
+    cache = cache_dir(opts) / f"fid_{val_set_name(opts, opts.dataset)}_val_{opts.loadSize}px"
     scores = image_fid.scores_or_none(opts, val, fake, layout, cache)
     if scores is None:
         return {}

@@ -62,19 +62,13 @@ class PairedMNIST(Experiment):
             raise UserError(f"--mnist_same_digit_prob must be in [0, 1], got {opts.mnist_same_digit_prob}")
         images, labels = load_mnist(opts.data_root, train=True)
         n, lam = opts.num_joint_samples, opts.mnist_same_digit_prob
+        pool_for, lower = pair_pools(opts.pairing, images, labels, n, lam, opts.seed, device)
         split = {"seed": opts.seed, "same_digit_prob": lam, "num_joint_samples": n, "pairing": opts.pairing}
-        if opts.pairing == "fixed":
-            lower = draw_lower_indices(labels, lam, torch.Generator().manual_seed(opts.seed))
-            pairs = make_pairs(images, lower).to(device)  # (60000, 1568) uint8
-            paired, marginal = TensorPool(pairs[:n]), TensorPool(pairs)
-            setup = build_gan(opts, device, lambda source: paired if source == "paired" else marginal)
+        if lower is not None:
             split.update(paired=f"pairs 0..{n - 1} (upper digit = MNIST train index)", lower_index=lower.tolist())
-        else:  # one pool per sub-discriminator, each with its own passes, as the original's data loaders
-            images, labels = images.to(device), labels.to(device)
-            setup = build_gan(opts, device, lambda source: RedrawnPairs(
-                images[:n] if source == "paired" else images, labels[:n] if source == "paired" else labels, lam))
+        else:
             split.update(paired=f"upper digits 0..{n - 1}, lower digits redrawn within them every pass")
-        return setup, split
+        return build_gan(opts, device, pool_for), split
 
     def evaluate(self, setup: GANSetup, opts: argparse.Namespace, run: Run) -> dict[str, Any]:
         device = next(setup.generator.parameters()).device
@@ -107,6 +101,25 @@ class PairedMNIST(Experiment):
                    [[*row, round(scores["dependency"], 4), model, tag]])
         return {"model": model, "num_joint_samples": opts.num_joint_samples, "pairing": opts.pairing,
                 "lambda": opts.mnist_same_digit_prob, "classifier": recipe, **scores, "by_classifier": by_classifier}
+
+
+def pair_pools(pairing: str, images: torch.Tensor, labels: torch.Tensor, n: int, same_digit_prob: float,
+               seed: int, device: torch.device) -> tuple[Callable[[str], Pool], torch.Tensor | None]:
+    """The real data of a --pairing: pool_for(source) ("paired": the first n
+    pairs, "marginal": all), and for "fixed" the lower digits drawn (else None).
+
+    images: (N, 28, 28) uint8, labels: (N,). "fixed": all N pairs drawn once
+    from the seed; "reference": one RedrawnPairs per call (per
+    sub-discriminator, as the original's one data loader each).
+    """
+    if pairing == "fixed":
+        lower = draw_lower_indices(labels, same_digit_prob, torch.Generator().manual_seed(seed))
+        pairs = make_pairs(images, lower).to(device)  # (N, 1568) uint8
+        paired, marginal = TensorPool(pairs[:n]), TensorPool(pairs)
+        return (lambda source: paired if source == "paired" else marginal), lower
+    images, labels = images.to(device), labels.to(device)
+    return (lambda source: RedrawnPairs(images[:n] if source == "paired" else images,
+                                        labels[:n] if source == "paired" else labels, same_digit_prob)), None
 
 
 def build_gan(opts: argparse.Namespace, device: torch.device, pool_for: Callable[[str], Pool]) -> GANSetup:

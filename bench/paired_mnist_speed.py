@@ -36,10 +36,8 @@ from bench.common import (
     summary,
     usable_modes,
 )
-from datasets.mnist_pairs import RedrawnPairs, draw_lower_indices, make_pairs
 from models.spectral import SN_IMPLS, maybe_spectral_norm
-from PairedMNIST import PairedMNIST, build_gan
-from training.data import Pool, TensorPool
+from PairedMNIST import PairedMNIST, build_gan, pair_pools
 from training.loop import LoopConfig, TrainState, train_step
 from training.models_registry import model_flags, models_of
 
@@ -48,18 +46,10 @@ MODELS = models_of("PairedMNIST")
 
 def build_state(model: str, mode: str, pairing: str, sn_impl: str, device: torch.device, images: torch.Tensor,
                 labels: torch.Tensor) -> TrainState:
-    """A training state as PairedMNIST.py builds it (100 pairs), on random digits."""
+    """A training state as PairedMNIST.py builds it (100 pairs), on random digits
+    (images: (N, 28, 28) uint8 and labels (N,) on the CPU, as loaded from MNIST)."""
     opts = parse_opts(PairedMNIST().add_options, [*model_flags(model), "--num_joint_samples", "100"])
-    n = opts.num_joint_samples
-    if pairing == "fixed":
-        pairs = make_pairs(images, draw_lower_indices(labels, 0.9, torch.Generator(device=device).manual_seed(0)))
-        paired, marginal = TensorPool(pairs[:n]), TensorPool(pairs)
-
-        def pool_for(source: str) -> Pool:
-            return paired if source == "paired" else marginal
-    else:
-        def pool_for(source: str) -> Pool:
-            return RedrawnPairs(images[:n], labels[:n], 0.9) if source == "paired" else RedrawnPairs(images, labels, 0.9)
+    pool_for, _ = pair_pools(pairing, images, labels, opts.num_joint_samples, 0.9, 0, device)
     torch.manual_seed(0)
     # the spectral-norm implementation is an internal choice of the models: swapped here to compare
     with mock.patch.object(models.mlp, "maybe_spectral_norm", partial(maybe_spectral_norm, impl=sn_impl)):
@@ -92,8 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     device = device_of(args)
     # random digits: the speed does not depend on the pixel values
-    images = torch.randint(0, 256, (60000, 28, 28), dtype=torch.uint8, device=device)
-    labels = torch.randint(0, 10, (60000,), device=device)
+    images = torch.randint(0, 256, (60000, 28, 28), dtype=torch.uint8)
+    labels = torch.randint(0, 10, (60000,))
     configs = itertools.product(args.models, args.fake_batches, usable_modes(args.modes, device), args.pairings,
                                 args.sn_impls)
     states = {c: (build_state(c[0], *c[2:], device, images, labels), LoopConfig(fake_batches=c[1])) for c in configs}

@@ -29,7 +29,7 @@ from torch import Tensor
 from common.cli import int01
 from common.io import save_atomic
 from common.tensors import as_float
-from eval.visualise import pairs_to_rgb
+from eval.visualise import as_rgb, pairs_to_rgb
 
 Features = Callable[[Tensor], Tensor]  # (N, 3, H, W) uint8 -> (N, D) float
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's name for it
@@ -116,8 +116,7 @@ def to_uint8(images: Tensor) -> Tensor:
 
 def to_uint8_rgb(images: Tensor) -> Tensor:
     """(N, C, H, W) in [0, 1] (or uint8), C = 1 or 3 -> (N, 3, H, W) uint8."""
-    images = to_uint8(images)
-    return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+    return as_rgb(to_uint8(images))
 
 
 def pair_views(x: Tensor, layout: PairLayout) -> dict[str, Tensor]:

@@ -9,14 +9,17 @@ from torch import Tensor
 from torchvision.utils import save_image
 
 
+def as_rgb(x: Tensor) -> Tensor:
+    """(N, 1 or 3, H, W) -> (N, 3, H, W): grey images repeated to RGB."""
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+
+
 def pairs_to_rgb(x: Tensor, a_channels: int) -> Tensor:
     """x: (B, C, H, W) joint samples, input first -> (B, 3, H, 2W) input | output.
 
     Grey (1-channel) parts are repeated to RGB.
     """
-    parts = [x[:, :a_channels], x[:, a_channels:]]
-    parts = [p.expand(-1, 3, -1, -1) if p.shape[1] == 1 else p for p in parts]
-    return torch.cat(parts, dim=3)
+    return torch.cat([as_rgb(x[:, :a_channels]), as_rgb(x[:, a_channels:])], dim=3)
 
 
 def save_pairs(x: Tensor, a_channels: int, folder: Path, grid_size: int = 64) -> None:

@@ -9,6 +9,7 @@ The folder layouts are described in ``datasets/image_folders.py``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 from dataclasses import dataclass
 
 import torch
@@ -83,6 +84,14 @@ def load_own_images(opts: argparse.Namespace, device: torch.device) -> OwnImages
                                                                                               dtype=torch.uint8)
              for folder, c, p in ((opts.part_a, channels[0], "A"), (opts.part_b, channels[1], "B"))]
     return OwnImages(pairs.to(device), names, n_paired, alone[0].to(device), alone[1].to(device))
+
+
+def val_set_name(opts: argparse.Namespace, dataset: str) -> str:
+    """A name for the validation set, for caches of its features: the data
+    set's, or one derived from the --val_pairs folders."""
+    if opts.pairs is None:
+        return dataset
+    return "own_" + hashlib.sha1(str(opts.val_pairs).encode()).hexdigest()[:10]
 
 
 def load_own_val(opts: argparse.Namespace) -> Tensor | None:
