@@ -20,8 +20,9 @@ from eval import image_fid
 from eval.ls import ls_distance
 from eval.sampling import FreshSamples, generate
 from eval.visualise import save_pairs
-from models.cogan import CoupledGenerator, coupled_discriminators
+from models.cogan import conv_coupled_generator, coupled_conv_discriminators
 from models.conv import ConvDiscriminator, ConvGenerator
+from training.coupling import add_coupling_options, coupling_terms
 from training.data import NoiseInput, TensorPool
 from training.discriminator import SeparateDiscriminators, factorised_or_joint
 from training.factorisation import Factorisation
@@ -63,8 +64,10 @@ class ImagePairs(Experiment):
         g.add_argument("--ls_epochs", type=int, default=40, help="LS metric: training epochs per run")
         g.add_argument("--num_generated", type=int, default=1000, help="generated pairs saved as images")
         g.add_argument("--model", choices=option_values("model", self.task), default=None,
-                       help="train the CoGAN baseline (coupled generators and discriminators, no pairs) "
-                            "instead of GAN/FactorGAN")
+                       help="train an unpaired baseline instead of GAN/FactorGAN: cogan (generators share their "
+                            "first layers, discriminators their last) or scogan (two generators tied by the "
+                            "label-free loss terms below)")
+        add_coupling_options(g, with_classifier=False)
         image_fid.add_fid_options(g)
         add_folder_options(g, "A", "B")
 
@@ -156,23 +159,32 @@ def build_gan(opts: argparse.Namespace, device: torch.device, channels: tuple[in
     """GAN: one joint conv discriminator on pairs. FactorGAN: one per image
     (all training images, or pools of each image seen alone) plus D_P (unless
     --use_real_dep_disc 0) and D_Q.
-    CoGAN: coupled generators and discriminators, one per image, no pairs."""
+    CoGAN and SCoGAN: a generator and a discriminator per image, no pairs
+    (CoGAN: with shared layers; SCoGAN: with its label-free coupling terms)."""
     a, b = channels
     size, width = opts.loadSize, opts.disc_channels
     model = model_name(opts, ImagePairs.task)
     factorisation = Factorisation([("A", a), ("B", b)], dim=1)
-    generator: torch.nn.Module = ConvGenerator(opts.nz, a + b, size, opts.generator_channels)
-    if model == "CoGAN":
-        disc_a, disc_b = coupled_discriminators(a, b, size, width)
-        disc = SeparateDiscriminators(factorisation, {"A": disc_a, "B": disc_b})
-        generator = CoupledGenerator(opts.nz, a, b, size, opts.generator_channels)
+    extra = []
+    if model in ("CoGAN", "SCoGAN"):
+        cogan = model == "CoGAN"
+        generator: torch.nn.Module = conv_coupled_generator(
+            opts.nz, factorisation.sizes, size, opts.generator_channels, shared=cogan,
+            encoder_width=width if not cogan and opts.latent_cycle_weight > 0 else None)
+        discs = (coupled_conv_discriminators(factorisation.sizes, size, width) if cogan else
+                 {p: ConvDiscriminator(c, size, width) for p, c in factorisation.sizes.items()})
+        disc = SeparateDiscriminators(factorisation, discs)
+        if not cogan:
+            extra = coupling_terms(opts, factorisation)
     else:
+        generator = ConvGenerator(opts.nz, a + b, size, opts.generator_channels)
         joint_width = width * (2 if model == "GAN big" else 1)
         disc = factorised_or_joint(
             model, factorisation, marginal=lambda part: ConvDiscriminator(factorisation.sizes[part], size, width),
             joint=lambda spectral_norm: ConvDiscriminator(a + b, size, joint_width, spectral_norm),
             lipschitz=(bool(opts.lipschitz_p), bool(opts.lipschitz_q)))
-    return GANSetup(generator.to(device), disc.to(device), NoiseInput(opts.nz), assign_pools(disc, paired, marginal))
+    return GANSetup(generator.to(device), disc.to(device), NoiseInput(opts.nz), assign_pools(disc, paired, marginal),
+                    extra)
 
 
 if __name__ == "__main__":

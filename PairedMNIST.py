@@ -10,22 +10,26 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 from torchvision.utils import save_image
 
 from common.digit_pairs import split_digits
 from datasets.mnist_pairs import RedrawnPairs, draw_lower_indices, load_mnist, make_pairs
 from eval.mnist import CLASSIFIERS, load_or_train_classifier, paired_mnist_scores
 from eval.sampling import generate
+from models.cogan import coupled_mlp_discriminators, mlp_coupled_generator
 from models.mlp import MLPDiscriminator, MLPGenerator
+from training.coupling import add_coupling_options, coupling_classifier, coupling_terms
 from training.data import NoiseInput, Pool, TensorPool
-from training.discriminator import factorised_or_joint
+from training.discriminator import SeparateDiscriminators, factorised_or_joint
 from training.factorisation import Factorisation
 from training.loop import GANSetup
-from training.models_registry import model_name
+from training.models_registry import model_name, option_values
 from training.options import UserError, cache_dir
 from training.runner import Experiment, Run, append_csv, main
 
@@ -51,6 +55,11 @@ class PairedMNIST(Experiment):
         g.add_argument("--eval_classifier", nargs="+", choices=list(CLASSIFIERS), default=["ours"],
                        help="evaluation classifier recipe(s): ours (lr 1e-3) or reference (the original "
                             "code's lr 1e-4, the paper's FID scale); the first fills fid/dependency and the CSVs")
+        g.add_argument("--model", choices=option_values("model", self.task), default=None,
+                       help="train an unpaired baseline instead of GAN/FactorGAN: cogan (generators share their "
+                            "first layers, discriminators their last) or scogan (two generators tied by the "
+                            "loss terms below)")
+        add_coupling_options(g, with_classifier=True)
 
     def default_name(self, opts: argparse.Namespace) -> str:
         return f"{model_name(opts, self.task)}_{opts.num_joint_samples}joint_lambda{opts.mnist_same_digit_prob}"
@@ -68,7 +77,8 @@ class PairedMNIST(Experiment):
             split.update(paired=f"pairs 0..{n - 1} (upper digit = MNIST train index)", lower_index=lower.tolist())
         else:
             split.update(paired=f"upper digits 0..{n - 1}, lower digits redrawn within them every pass")
-        return build_gan(opts, device, pool_for), split
+        classifier = partial(coupling_classifier, cache_dir(opts), images, labels, device, not opts.no_progress)
+        return build_gan(opts, device, pool_for, classifier), split
 
     def evaluate(self, setup: GANSetup, opts: argparse.Namespace, run: Run) -> dict[str, Any]:
         device = next(setup.generator.parameters()).device
@@ -122,19 +132,35 @@ def pair_pools(pairing: str, images: torch.Tensor, labels: torch.Tensor, n: int,
                                         labels[:n] if source == "paired" else labels, same_digit_prob)), None
 
 
-def build_gan(opts: argparse.Namespace, device: torch.device, pool_for: Callable[[str], Pool]) -> GANSetup:
+def build_gan(opts: argparse.Namespace, device: torch.device, pool_for: Callable[[str], Pool],
+              classifier: Callable[[], nn.Module] | None = None) -> GANSetup:
     """GAN: one joint discriminator on pairs. FactorGAN: upper and lower digit
     discriminators on all digits, plus D_P (unless --use_real_dep_disc 0) and D_Q.
+    CoGAN and SCoGAN: a generator and a discriminator per digit (CoGAN: with
+    shared layers; SCoGAN: with its coupling terms), all digits, no pairs.
 
     pool_for(source) gives each sub-discriminator its real data: source is
-    "paired" (the paired set) or "marginal" (all training digits)."""
+    "paired" (the paired set) or "marginal" (all training digits).
+    classifier() builds SCoGAN's own classifier (its semantic and perceptual terms)."""
     factorisation = Factorisation([("upper", PAIR_DIM // 2), ("lower", PAIR_DIM // 2)])
-    disc = factorised_or_joint(model_name(opts, PairedMNIST.task), factorisation,
-                               marginal=lambda part: MLPDiscriminator(factorisation.sizes[part]),
-                               joint=lambda spectral_norm: MLPDiscriminator(PAIR_DIM, spectral_norm=spectral_norm),
-                               lipschitz=(bool(opts.lipschitz_p), bool(opts.lipschitz_q)))
+    model = model_name(opts, PairedMNIST.task)
+    extra = []
+    if model in ("CoGAN", "SCoGAN"):
+        sizes = factorisation.sizes
+        cogan = model == "CoGAN"
+        generator = mlp_coupled_generator(opts.nz, sizes, shared=cogan, encoders=not cogan and opts.latent_cycle_weight > 0)
+        discs = coupled_mlp_discriminators(sizes) if cogan else {p: MLPDiscriminator(n) for p, n in sizes.items()}
+        disc = SeparateDiscriminators(factorisation, discs)
+        if not cogan and not opts.eval:  # --eval needs no loss terms (nor their classifier)
+            extra = coupling_terms(opts, factorisation, classifier, views=split_digits)
+    else:  # discriminator first: the order of initialisation of the paper's models is kept
+        disc = factorised_or_joint(model, factorisation,
+                                   marginal=lambda part: MLPDiscriminator(factorisation.sizes[part]),
+                                   joint=lambda spectral_norm: MLPDiscriminator(PAIR_DIM, spectral_norm=spectral_norm),
+                                   lipschitz=(bool(opts.lipschitz_p), bool(opts.lipschitz_q)))
+        generator = MLPGenerator(opts.nz, PAIR_DIM)
     pools = {name: pool_for(source) for name, source in disc.real_sources().items()}
-    return GANSetup(MLPGenerator(opts.nz, PAIR_DIM).to(device), disc.to(device), NoiseInput(opts.nz), pools)
+    return GANSetup(generator.to(device), disc.to(device), NoiseInput(opts.nz), pools, extra)
 
 
 def save_pairs_grid(pairs: torch.Tensor, path: Path) -> None:

@@ -8,10 +8,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-MARKERS = {"GAN": "o", "GAN big": "s", "FactorGAN": "^", "FactorGAN-no-cp": "v", "CoGAN": "D",
+MARKERS = {"GAN": "o", "GAN big": "s", "FactorGAN": "^", "FactorGAN-no-cp": "v", "CoGAN": "D", "SCoGAN": "d",
            "CycleGAN": "P", "pix2pix": "X"}
 COLOURS = {"GAN": "tab:green", "GAN big": "tab:olive", "FactorGAN": "tab:blue", "FactorGAN-no-cp": "tab:orange",
-           "CoGAN": "tab:purple", "CycleGAN": "tab:red", "pix2pix": "tab:brown",
+           "CoGAN": "tab:purple", "SCoGAN": "tab:pink", "CycleGAN": "tab:red", "pix2pix": "tab:brown",
            "prior (photo-blind)": "tab:gray", "mean map (photo-blind)": "black"}
 
 

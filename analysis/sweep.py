@@ -38,7 +38,6 @@ FIGURES = {
              "models": ["GAN", "FactorGAN"], "count_flag": "--num_joint_songs", "counts": [10, 20, 50]},
 }
 PAPER_UPDATES = 40 * 5000
-FIGURE_MODELS = list(dict.fromkeys(m for fig in FIGURES.values() for m in fig["models"]))
 
 
 @dataclass
@@ -149,8 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="fraction of the paper's 40 x 5000 generator updates per run")
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel (one thread each by default)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    p.add_argument("--models", nargs="+", choices=FIGURE_MODELS,
-                   help="models to run (default: the figure's); each one that its experiment offers")
+    p.add_argument("--models", nargs="+", choices=list(MODELS),
+                   help="models to run (default: the figure's); any that the figure's experiment offers, "
+                        "e.g. fig1 with CoGAN and SCoGAN beside the paper's")
     p.add_argument("--paired", nargs="+", type=int, help="paired counts (default: the paper's)")
     p.add_argument("--lambdas", nargs="+", type=float, default=[0.1, 0.9], help="fig1: lambda values")
     p.add_argument("--datasets", nargs="+", default=["edges2shoes", "cityscapes"], help="fig2: data sets")

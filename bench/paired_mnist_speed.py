@@ -36,6 +36,7 @@ from bench.common import (
     summary,
     usable_modes,
 )
+from models.mnist_classifier import MNISTClassifier
 from models.spectral import SN_IMPLS, maybe_spectral_norm
 from PairedMNIST import PairedMNIST, build_gan, pair_pools
 from training.loop import LoopConfig, TrainState, train_step
@@ -47,13 +48,14 @@ MODELS = models_of("PairedMNIST")
 def build_state(model: str, mode: str, pairing: str, sn_impl: str, device: torch.device, images: torch.Tensor,
                 labels: torch.Tensor) -> TrainState:
     """A training state as PairedMNIST.py builds it (100 pairs), on random digits
-    (images: (N, 28, 28) uint8 and labels (N,) on the CPU, as loaded from MNIST)."""
+    (images: (N, 28, 28) uint8 and labels (N,) on the CPU, as loaded from MNIST);
+    SCoGAN's classifier is untrained (its speed is the same)."""
     opts = parse_opts(PairedMNIST().add_options, [*model_flags(model), "--num_joint_samples", "100"])
     pool_for, _ = pair_pools(pairing, images, labels, opts.num_joint_samples, 0.9, 0, device)
     torch.manual_seed(0)
     # the spectral-norm implementation is an internal choice of the models: swapped here to compare
     with mock.patch.object(models.mlp, "maybe_spectral_norm", partial(maybe_spectral_norm, impl=sn_impl)):
-        setup = build_gan(opts, device, pool_for)
+        setup = build_gan(opts, device, pool_for, classifier=lambda: MNISTClassifier().to(device))  # SCoGAN's
     return make_state(setup, opts, device, mode)
 
 

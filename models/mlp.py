@@ -27,22 +27,24 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """x: (B, in_dim) -> (B,) logits.
+    """x: (B, in_dim) -> (B,) logits, or (B, outputs) when outputs > 1 (an encoder).
 
-    in_dim -> hidden -> hidden -> 1 with LeakyReLU (slope 0.01, as in the
+    in_dim -> hidden -> hidden -> outputs with LeakyReLU (slope 0.01, as in the
     reference), every layer spectrally normalised when spectral_norm is True.
     """
 
     def __init__(self, in_dim: int, hidden: int = 128, spectral_norm: bool = True,
-                 negative_slope: float = 0.01) -> None:
+                 negative_slope: float = 0.01, outputs: int = 1) -> None:
         super().__init__()
+        self.outputs = outputs
         self.net = nn.Sequential(
             maybe_spectral_norm(nn.Linear(in_dim, hidden), spectral_norm),
             nn.LeakyReLU(negative_slope),
             maybe_spectral_norm(nn.Linear(hidden, hidden), spectral_norm),
             nn.LeakyReLU(negative_slope),
-            maybe_spectral_norm(nn.Linear(hidden, 1), spectral_norm),
+            maybe_spectral_norm(nn.Linear(hidden, outputs), spectral_norm),
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).squeeze(1)
+        out = self.net(x)
+        return out.squeeze(1) if self.outputs == 1 else out

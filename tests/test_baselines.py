@@ -69,7 +69,10 @@ def test_cogan_shares_one_set_of_parameters(pix_root, tmp_path):
     setup, _ = ImagePairs().build(opts, torch.device("cpu"))
     da, db = setup.discriminator.marginals["A"], setup.discriminator.marginals["B"]
     assert da.tail is db.tail and da.head is not db.head
-    assert setup.generator.branch_a is not setup.generator.branch_b
+    trunks, heads = setup.generator.trunks, setup.generator.heads
+    assert trunks["A"] is trunks["B"] and heads["A"] is not heads["B"]
+    generator_params = list(setup.generator.parameters())
+    assert len(generator_params) == len({id(p) for p in generator_params})
     opt_g, opt_d = make_optimizers(setup, 1e-3, 0.5, 0.0)
     all_params = list(setup.discriminator.parameters())
     assert len(all_params) == len({id(p) for p in all_params})  # the shared tail appears once
@@ -84,6 +87,7 @@ def test_cogan_shares_one_set_of_parameters(pix_root, tmp_path):
 
 
 CASES = [(ImagePairs, "CoGAN", ["--ls_runs", "1", "--ls_epochs", "1", "--num_generated", "2"]),
+         (ImagePairs, "SCoGAN", ["--ls_runs", "1", "--ls_epochs", "1", "--num_generated", "2"]),
          (Image2Image, "CycleGAN", ["--num_examples", "2"]),
          (Image2Image, "pix2pix", ["--num_joint_samples", "3", "--num_examples", "2"])]
 

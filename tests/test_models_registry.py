@@ -28,11 +28,13 @@ def test_each_model_flags_give_back_its_name(task):
 
 
 def test_the_registry_lists_the_papers_models():
-    assert list(MODELS) == ["GAN", "GAN big", "FactorGAN", "FactorGAN-no-cp", "CoGAN", "CycleGAN", "pix2pix"]
-    assert models_of("PairedMNIST") == models_of("AudioSeparation") == ["GAN", "FactorGAN", "FactorGAN-no-cp"]
-    assert option_values("model", "ImagePairs") == ["cogan"]
+    assert list(MODELS) == ["GAN", "GAN big", "FactorGAN", "FactorGAN-no-cp", "CoGAN", "SCoGAN", "CycleGAN",
+                            "pix2pix"]
+    assert models_of("AudioSeparation") == ["GAN", "FactorGAN", "FactorGAN-no-cp"]
+    assert models_of("PairedMNIST") == ["GAN", "FactorGAN", "FactorGAN-no-cp", "CoGAN", "SCoGAN"]
+    assert option_values("model", "PairedMNIST") == option_values("model", "ImagePairs") == ["cogan", "scogan"]
     assert option_values("model", "Image2Image") == ["cyclegan", "pix2pix"]
-    assert {n for n, m in MODELS.items() if not m.uses_pairs} == {"FactorGAN-no-cp", "CoGAN", "CycleGAN"}
+    assert {n for n, m in MODELS.items() if not m.uses_pairs} == {"FactorGAN-no-cp", "CoGAN", "SCoGAN", "CycleGAN"}
 
 
 GAN, CP = "GAN (--factorGAN 0)", "FactorGAN (--factorGAN 1)"
@@ -47,6 +49,11 @@ REFUSED = [
      f"--factorGAN 1 does not apply to CoGAN (--model cogan); it is for {CP} or {NO_CP}"),
     ("ImagePairs", ["--big_disc", "1", "--factorGAN", "1"],
      f"--big_disc 1 does not apply to {CP}; it is for GAN big (--factorGAN 0 --big_disc 1)"),
+    ("PairedMNIST", ["--fr_weight", "2"], f"--fr_weight 2.0 does not apply to {GAN}; it is for SCoGAN (--model scogan)"),
+    ("PairedMNIST", ["--model", "cogan", "--semantic_weight", "0"],
+     "--semantic_weight 0.0 does not apply to CoGAN (--model cogan); it is for SCoGAN (--model scogan)"),
+    ("ImagePairs", ["--model", "scogan", "--marginal_lr_factor", "0.5"],
+     f"--marginal_lr_factor 0.5 does not apply to SCoGAN (--model scogan); it is for {CP} or {NO_CP}"),
     ("Image2Image", ["--model", "pix2pix", "--factorGAN", "1"],
      f"--factorGAN 1 does not apply to pix2pix (--model pix2pix); it is for {CP} or {NO_CP}"),
     ("Image2Image", ["--l1_weight", "5"],

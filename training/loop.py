@@ -108,11 +108,12 @@ class TrainState:
 
     @classmethod
     def create(cls, setup: GANSetup, lr: float = 1e-4, beta1: float = 0.5, l2: float = 0.0,
-               seed: int = 1337, precision: Precision | None = None) -> TrainState:
+               seed: int = 1337, precision: Precision | None = None,
+               marginal_lr_factor: float = 1.0) -> TrainState:
         """A fresh state: Adam optimisers (make_optimizers), a seeded RNG on the
         generator's device, float32 unless a Precision is given."""
         device = next(setup.generator.parameters()).device
-        opt_g, opt_d = make_optimizers(setup, lr, beta1, l2)
+        opt_g, opt_d = make_optimizers(setup, lr, beta1, l2, marginal_lr_factor)
         rng = torch.Generator(device=device).manual_seed(seed)
         return cls(setup, opt_g, opt_d, rng, precision=precision or Precision())
 
@@ -160,22 +161,28 @@ class TrainingDiverged(RuntimeError):
     pass
 
 
-def make_optimizers(setup: GANSetup, lr: float, beta1: float, l2: float) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+def make_optimizers(setup: GANSetup, lr: float, beta1: float, l2: float,
+                    marginal_lr_factor: float = 1.0) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
     """Adam for the generator and one Adam over all sub-discriminators (Adam is
     per parameter, so this equals one optimiser each, and one backward pass
     serves all). L2 weight decay applies to the discriminators except D_P, as
-    the reference's help says."""
-    subs = setup.discriminator.sub_discriminators()
-    plain = list(subs[P_DEP].parameters()) if P_DEP in subs else []
+    the reference's help says. The discriminators in discriminator.marginals
+    learn at lr * marginal_lr_factor (a stabiliser; 1 in the paper)."""
+    disc = setup.discriminator
     # dict.fromkeys: parameters shared by several sub-discriminators (CoGAN) appear once
-    decayed = list(dict.fromkeys(p for name, d in subs.items() if name != P_DEP for p in d.parameters()))
+    marginal = list(dict.fromkeys(disc.marginals.parameters()))
+    dep_q = list(disc.dep_q.parameters()) if disc.dep_q is not None else []
+    plain = list(disc.dep_p.parameters()) if disc.dep_p is not None else []
     # fused: one kernel per update on CPU and GPU (20% faster than foreach on CPU here)
     kw = {"lr": lr, "betas": (beta1, 0.999), "fused": True}
     opt_g = torch.optim.Adam(setup.generator.parameters(), **kw)
-    groups = [{"params": decayed, "weight_decay": l2}]
-    if plain:
-        groups.append({"params": plain, "weight_decay": 0.0})
-    return opt_g, torch.optim.Adam(groups, **kw)
+    if marginal_lr_factor == 1.0:  # one group, as before the option existed (same update order)
+        groups = [{"params": marginal + dep_q, "weight_decay": l2}]
+    else:
+        groups = [{"params": marginal, "weight_decay": l2, "lr": lr * marginal_lr_factor},
+                  {"params": dep_q, "weight_decay": l2}]
+    groups += [{"params": plain, "weight_decay": 0.0}] if plain else []
+    return opt_g, torch.optim.Adam([g for g in groups if g["params"]], **kw)
 
 
 @contextlib.contextmanager

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 EXPERIMENTS = ("PairedMNIST", "ImagePairs", "Image2Image", "AudioSeparation")
-# options of one sub-discriminator: they matter only for models that have it
-LIPSCHITZ = ("lipschitz_p", "lipschitz_q")
+# options of some sub-discriminators: they matter only for models that have them
+SUB_DISCRIMINATOR_OPTIONS = ("lipschitz_p", "lipschitz_q", "marginal_lr_factor")
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Model:
 
     def uses(self, option: str) -> bool:
         """Whether the model reads option (beyond leaving it at its default)."""
-        has = {"lipschitz_p": self.dep_p, "lipschitz_q": self.factorised}
+        has = {"lipschitz_p": self.dep_p, "lipschitz_q": self.factorised, "marginal_lr_factor": self.factorised}
         return option in self.settings or option in self.options or has.get(option, False)
 
 
@@ -47,7 +47,9 @@ MODELS: dict[str, Model] = {
     "FactorGAN": Model(("--factorGAN", "1"), uses_pairs=True, experiments=EXPERIMENTS, factorised=True, dep_p=True),
     "FactorGAN-no-cp": Model(("--factorGAN", "1", "--use_real_dep_disc", "0"), uses_pairs=False,
                              experiments=EXPERIMENTS, factorised=True),
-    "CoGAN": Model(("--model", "cogan"), uses_pairs=False, experiments=("ImagePairs",)),
+    "CoGAN": Model(("--model", "cogan"), uses_pairs=False, experiments=("PairedMNIST", "ImagePairs")),
+    "SCoGAN": Model(("--model", "scogan"), uses_pairs=False, experiments=("PairedMNIST", "ImagePairs"),
+                    options=("fr_weight", "latent_cycle_weight", "semantic_weight", "perceptual_weight")),
     "CycleGAN": Model(("--model", "cyclegan"), uses_pairs=False, experiments=("Image2Image",),
                       options=("cycle_weight", "identity_weight")),
     "pix2pix": Model(("--model", "pix2pix"), uses_pairs=True, experiments=("Image2Image",), options=("l1_weight",)),
@@ -86,7 +88,7 @@ def _scoped_options() -> list[str]:
     """Options that only some models use, in the order conflicts are reported."""
     selecting = [k for model in MODELS.values() for k in model.settings]
     own = [k for model in MODELS.values() for k in model.options]
-    return list(dict.fromkeys([*selecting, *LIPSCHITZ, *own]))
+    return list(dict.fromkeys([*selecting, *SUB_DISCRIMINATOR_OPTIONS, *own]))
 
 
 def _describe(name: str) -> str:

@@ -96,6 +96,9 @@ def build_parser(description: str, add_task_options: Callable[[argparse.Argument
                    help="spectral normalisation in the p-dependency discriminator")
     g.add_argument("--lipschitz_q", type=int01, default=1,
                    help="spectral normalisation in the q-dependency discriminator")
+    g.add_argument("--marginal_lr_factor", type=float, default=1.0,
+                   help="learning rate of the marginal discriminators = lr x this (a stabiliser against "
+                        "start-up collapse, off at 1; the paper: 1)")
 
     add_task_options(p.add_argument_group("experiment"))
     return p

@@ -248,7 +248,8 @@ def run_experiment(experiment: Experiment, argv: Sequence[str] | None = None) ->
 
 def _train(setup: GANSetup, opts: argparse.Namespace, run: Run, device: torch.device) -> int:
     """Train (or resume) the run; returns the step reached."""
-    state = TrainState.create(setup, opts.lr, opts.beta1, opts.L2, opts.seed, Precision(opts.amp, device))
+    state = TrainState.create(setup, opts.lr, opts.beta1, opts.L2, opts.seed, Precision(opts.amp, device),
+                              marginal_lr_factor=opts.marginal_lr_factor)
     if opts.resume and run.last_checkpoint.is_file():
         state.load_state_dict(load_checkpoint(run.last_checkpoint, device, damaged=(
             f"restore a good copy, or delete the run folder {run.path} to train it from scratch")))
