@@ -193,3 +193,33 @@ def test_slurm_extra_needs_key_value_items():
     assert launchers.slurm_extra(["account=abc", "--qos=high"]) == {"account": "abc", "qos": "high"}
     with pytest.raises(ValueError, match="KEY=VALUE"):
         launchers.slurm_extra(["account"])
+
+
+def test_collapse_table_flags_runs_whose_batches_lost_their_diversity(tmp_path, capsys):
+    import csv
+
+    import torch
+
+    from analysis import collapse
+    from tests.conftest import write_pix2pix
+
+    assert collapse.batch_sd(torch.full((10, 3, 4, 4), 7, dtype=torch.uint8), 4) == 0.0
+    write_pix2pix(tmp_path / "data", "edges2shoes", n_train=12)
+    config = {"dataset": "edges2shoes", "loadSize": 16, "batchSize": 4, "factorGAN": 1, "use_real_dep_disc": 1,
+              "big_disc": 0, "model": None}
+    for name, seed, factor, sds in [("c_a", 1, 1.0, [0.3, 0.001]), ("c_b", 2, 1.0, [0.3, 0.3]),
+                                    ("c_c", 1, 0.25, [0.01, 0.2])]:
+        run = tmp_path / "out" / "ImagePairs" / name
+        run.mkdir(parents=True)
+        (run / "config.json").write_text(json.dumps({**config, "seed": seed, "marginal_lr_factor": factor}))
+        rows = [{"step": 50 * (i + 1), "G/batch_sd": v} for i, v in enumerate(sds)]
+        rows.insert(1, {"step": 100, "G/batch_sd": 0.5})  # a resumed run logs step 100 again: the last one counts
+        (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    assert collapse.main(["--out_path", str(tmp_path / "out"), "--runs", "c_*",
+                          "--data_root", str(tmp_path / "data")]) == 0
+    table = list(csv.DictReader((tmp_path / "out" / "ImagePairs" / "collapse.csv").open()))
+    assert [(r["run"], r["collapsed"], r["step"]) for r in table] == [("c_a", "True", "100"), ("c_b", "False", "100"),
+                                                                      ("c_c", "False", "100")]
+    out = capsys.readouterr().out
+    assert "| FactorGAN | marginal_lr_factor 1 | 1 of 2 |" in out
+    assert "| FactorGAN | marginal_lr_factor 0.25 | 0 of 1 |" in out
