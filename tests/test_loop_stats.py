@@ -34,3 +34,21 @@ def test_batch_sd_is_zero_for_a_collapsed_generator_only():
     collapsed = generator_step(_state(Constant()), cfg)["G/batch_sd"]
     varied = generator_step(_state(nn.Sequential(nn.Linear(3, 4), nn.Sigmoid())), cfg)["G/batch_sd"]
     assert collapsed.item() == 0.0 and varied.item() > 1e-3
+
+
+def test_marginal_lr_factor_slows_the_marginal_discriminators_only():
+    from training.loop import make_optimizers
+
+    torch.manual_seed(0)
+    parts = Factorisation([("A", 2), ("B", 2)])
+    disc = FactorisedDiscriminator(parts, {p: MLPDiscriminator(2, hidden=8) for p in ("A", "B")},
+                                   dep_p=MLPDiscriminator(4, hidden=8), dep_q=MLPDiscriminator(4, hidden=8))
+    setup = GANSetup(nn.Linear(3, 4), disc, NoiseInput(3), {})
+    lr_of = {}
+    for factor in (1.0, 0.25):
+        _, opt_d = make_optimizers(setup, 1e-3, 0.5, 0.0, marginal_lr_factor=factor)
+        lr_of[factor] = {id(p): group["lr"] for group in opt_d.param_groups for p in group["params"]}
+    marginal = {id(p) for p in disc.marginals.parameters()}
+    assert set(lr_of[1.0].values()) == {1e-3}
+    assert len(lr_of[0.25]) == len(lr_of[1.0]) == len(list(disc.parameters()))
+    assert all(lr == (2.5e-4 if key in marginal else 1e-3) for key, lr in lr_of[0.25].items())

@@ -176,7 +176,7 @@ def make_optimizers(setup: GANSetup, lr: float, beta1: float, l2: float,
     # fused: one kernel per update on CPU and GPU (20% faster than foreach on CPU here)
     kw = {"lr": lr, "betas": (beta1, 0.999), "fused": True}
     opt_g = torch.optim.Adam(setup.generator.parameters(), **kw)
-    if marginal_lr_factor == 1.0:  # one group, as before the option existed (same update order)
+    if marginal_lr_factor == 1.0:  # one group, as before the option existed: older checkpoints resume
         groups = [{"params": marginal + dep_q, "weight_decay": l2}]
     else:
         groups = [{"params": marginal, "weight_decay": l2, "lr": lr * marginal_lr_factor},
