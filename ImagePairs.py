@@ -22,12 +22,12 @@ from eval.sampling import FreshSamples, generate
 from eval.visualise import save_pairs
 from models.cogan import conv_coupled_generator, coupled_conv_discriminators
 from models.conv import ConvDiscriminator, ConvGenerator
-from training.coupling import add_coupling_options, coupling_terms
+from training.coupling import add_coupling_options, coupled_gan
 from training.data import NoiseInput, TensorPool
-from training.discriminator import SeparateDiscriminators, factorised_or_joint
+from training.discriminator import factorised_or_joint
 from training.factorisation import Factorisation
 from training.loop import GANSetup, assign_pools
-from training.models_registry import model_name, option_values
+from training.models_registry import model_name
 from training.options import cache_dir, check_image_size, int01, paired_count, protocol_name
 from training.own_images import (
     add_folder_options,
@@ -63,11 +63,7 @@ class ImagePairs(Experiment):
         g.add_argument("--ls_channels", type=int, default=16, help="LS metric: discriminator width")
         g.add_argument("--ls_epochs", type=int, default=40, help="LS metric: training epochs per run")
         g.add_argument("--num_generated", type=int, default=1000, help="generated pairs saved as images")
-        g.add_argument("--model", choices=option_values("model", self.task), default=None,
-                       help="train an unpaired baseline instead of GAN/FactorGAN: cogan (generators share their "
-                            "first layers, discriminators their last) or scogan (two generators tied by the "
-                            "label-free loss terms below)")
-        add_coupling_options(g, with_classifier=False)
+        add_coupling_options(g, self.task, with_classifier=False)
         image_fid.add_fid_options(g)
         add_folder_options(g, "A", "B")
 
@@ -167,15 +163,13 @@ def build_gan(opts: argparse.Namespace, device: torch.device, channels: tuple[in
     factorisation = Factorisation([("A", a), ("B", b)], dim=1)
     extra = []
     if model in ("CoGAN", "SCoGAN"):
-        cogan = model == "CoGAN"
-        generator: torch.nn.Module = conv_coupled_generator(
-            opts.nz, factorisation.sizes, size, opts.generator_channels, shared=cogan,
-            encoder_width=width if not cogan and opts.latent_cycle_weight > 0 else None)
-        discs = (coupled_conv_discriminators(factorisation.sizes, size, width) if cogan else
-                 {p: ConvDiscriminator(c, size, width) for p, c in factorisation.sizes.items()})
-        disc = SeparateDiscriminators(factorisation, discs)
-        if not cogan:
-            extra = coupling_terms(opts, factorisation)
+        sizes = factorisation.sizes
+        generator, disc, extra = coupled_gan(
+            model, factorisation, opts,
+            generator=lambda shared: conv_coupled_generator(opts.nz, sizes, size, opts.generator_channels, shared,
+                                                            encoder_width=None if shared else width),
+            coupled_discriminators=lambda: coupled_conv_discriminators(sizes, size, width),
+            discriminator=lambda part: ConvDiscriminator(sizes[part], size, width))
     else:
         generator = ConvGenerator(opts.nz, a + b, size, opts.generator_channels)
         joint_width = width * (2 if model == "GAN big" else 1)

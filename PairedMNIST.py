@@ -24,12 +24,12 @@ from eval.mnist import CLASSIFIERS, load_or_train_classifier, paired_mnist_score
 from eval.sampling import generate
 from models.cogan import coupled_mlp_discriminators, mlp_coupled_generator
 from models.mlp import MLPDiscriminator, MLPGenerator
-from training.coupling import add_coupling_options, coupling_classifier, coupling_terms
+from training.coupling import add_coupling_options, coupled_gan, coupling_classifier
 from training.data import NoiseInput, Pool, TensorPool
-from training.discriminator import SeparateDiscriminators, factorised_or_joint
+from training.discriminator import factorised_or_joint
 from training.factorisation import Factorisation
 from training.loop import GANSetup
-from training.models_registry import model_name, option_values
+from training.models_registry import model_name
 from training.options import UserError, cache_dir
 from training.runner import Experiment, Run, append_csv, main
 
@@ -55,11 +55,7 @@ class PairedMNIST(Experiment):
         g.add_argument("--eval_classifier", nargs="+", choices=list(CLASSIFIERS), default=["ours"],
                        help="evaluation classifier recipe(s): ours (lr 1e-3) or reference (the original "
                             "code's lr 1e-4, the paper's FID scale); the first fills fid/dependency and the CSVs")
-        g.add_argument("--model", choices=option_values("model", self.task), default=None,
-                       help="train an unpaired baseline instead of GAN/FactorGAN: cogan (generators share their "
-                            "first layers, discriminators their last) or scogan (two generators tied by the "
-                            "loss terms below)")
-        add_coupling_options(g, with_classifier=True)
+        add_coupling_options(g, self.task, with_classifier=True)
 
     def default_name(self, opts: argparse.Namespace) -> str:
         return f"{model_name(opts, self.task)}_{opts.num_joint_samples}joint_lambda{opts.mnist_same_digit_prob}"
@@ -147,12 +143,11 @@ def build_gan(opts: argparse.Namespace, device: torch.device, pool_for: Callable
     extra = []
     if model in ("CoGAN", "SCoGAN"):
         sizes = factorisation.sizes
-        cogan = model == "CoGAN"
-        generator = mlp_coupled_generator(opts.nz, sizes, shared=cogan, encoders=not cogan and opts.latent_cycle_weight > 0)
-        discs = coupled_mlp_discriminators(sizes) if cogan else {p: MLPDiscriminator(n) for p, n in sizes.items()}
-        disc = SeparateDiscriminators(factorisation, discs)
-        if not cogan and not opts.eval:  # --eval needs no loss terms (nor their classifier)
-            extra = coupling_terms(opts, factorisation, classifier, views=split_digits)
+        generator, disc, extra = coupled_gan(
+            model, factorisation, opts,
+            generator=lambda shared: mlp_coupled_generator(opts.nz, sizes, shared=shared, encoders=not shared),
+            coupled_discriminators=lambda: coupled_mlp_discriminators(sizes),
+            discriminator=lambda part: MLPDiscriminator(sizes[part]), classifier=classifier, views=split_digits)
     else:  # discriminator first: the order of initialisation of the paper's models is kept
         disc = factorised_or_joint(model, factorisation,
                                    marginal=lambda part: MLPDiscriminator(factorisation.sizes[part]),

@@ -1,4 +1,4 @@
-"""Start-up collapse of several runs (issue 20): each run's generated-batch
+"""Start-up collapse of ImagePairs runs (issue 20): each run's generated-batch
 diversity (``G/batch_sd`` in metrics.jsonl) at its last logged update,
 against real pairs' batch diversity, and the collapse rate per model and
 stabiliser setting.
@@ -8,7 +8,7 @@ A run counts as collapsed when its G/batch_sd, averaged over the last
 statistic on real training batches of the run's batch size). Both were fixed
 before the study's runs were seen.
 
-    python -m analysis.collapse --out_path runs --task ImagePairs --runs 'collapse_*' --data_root ../shared/data
+    python -m analysis.collapse --out_path runs --runs 'collapse_*' --data_root ../shared/data
 """
 
 from __future__ import annotations
@@ -52,22 +52,25 @@ def final_batch_sd(metrics: Path, window: int) -> tuple[int, float]:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out_path", required=True, help="root folder of the runs")
-    p.add_argument("--task", default="ImagePairs")
     p.add_argument("--runs", default="*", help="glob of the runs' experiment names")
     p.add_argument("--data_root", default="data")
     p.add_argument("--cache_dir", default=None, help="decoded-data cache (default: DATA_ROOT/cache)")
     p.add_argument("--window", type=int, default=1, help="logged rows averaged at the end of each run")
     p.add_argument("--fraction", type=float, default=0.25,
                    help="collapsed: final G/batch_sd below this fraction of the real pairs'")
-    p.add_argument("--csv", default=None, help="write the per-run table here (default: OUT_PATH/TASK/collapse.csv)")
+    p.add_argument("--csv", default=None, help="write the per-run table here (default: OUT_PATH/ImagePairs/collapse.csv)")
     args = p.parse_args(argv)
-    runs = [m.parent for m in sorted(Path(args.out_path, args.task).glob(f"{args.runs}/metrics.jsonl"))]
+    task = "ImagePairs"
+    runs = [m.parent for m in sorted(Path(args.out_path, task).glob(f"{args.runs}/metrics.jsonl"))]
     if not runs:
-        raise SystemExit(f"no runs matching {args.runs!r} with a metrics.jsonl in {args.out_path}/{args.task}")
+        raise SystemExit(f"no runs matching {args.runs!r} with a metrics.jsonl in {args.out_path}/{task}")
     real_sd: dict[tuple[str, int, int], float] = {}
     rows = []
     for run in runs:
         cfg = argparse.Namespace(**json.loads((run / "config.json").read_text()))
+        if getattr(cfg, "pairs", None) is not None:
+            raise SystemExit(f"{run.name} trained on own folders (--pairs): its real batch diversity is not "
+                             "computed here; leave it out with --runs")
         key = (cfg.dataset, cfg.loadSize, cfg.batchSize)
         if key not in real_sd:
             cache = Path(args.cache_dir or Path(args.data_root) / "cache")
@@ -75,10 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             real_sd[key] = batch_sd(images, cfg.batchSize)
         step, sd = final_batch_sd(run / "metrics.jsonl", args.window)
         setting = f"marginal_lr_factor {getattr(cfg, 'marginal_lr_factor', 1.0):g}"
-        rows.append({"run": run.name, "model": model_name(cfg, args.task), "setting": setting, "seed": cfg.seed,
+        rows.append({"run": run.name, "model": model_name(cfg, task), "setting": setting, "seed": cfg.seed,
                      "step": step, "batch_sd": round(sd, 4), "real_batch_sd": round(real_sd[key], 4),
                      "collapsed": sd < args.fraction * real_sd[key]})
-    out = Path(args.csv or Path(args.out_path) / args.task / "collapse.csv")
+    out = Path(args.csv or Path(args.out_path) / task / "collapse.csv")
     with out.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()

@@ -25,7 +25,7 @@ from models.spectral import maybe_spectral_norm
 
 class CoupledGenerator(nn.Module):
     """z: (B, nz) -> (B, ...): every part's branch output, concatenated along
-    dim in the order of ``heads``.
+    dim 1 (features or channels) in the order of ``heads``.
 
     trunks[p]: z -> features; heads[p]: features -> part p. Giving several
     parts the same trunk module shares it (CoGAN); it then runs once per
@@ -33,14 +33,14 @@ class CoupledGenerator(nn.Module):
     generated part p -> (B, nz), trained with the generator.
     """
 
-    def __init__(self, trunks: Mapping[str, nn.Module], heads: Mapping[str, nn.Module], dim: int = 1,
+    def __init__(self, trunks: Mapping[str, nn.Module], heads: Mapping[str, nn.Module],
                  encoders: Mapping[str, nn.Module] | None = None) -> None:
         super().__init__()
-        if list(trunks) != list(heads):
-            raise ValueError(f"trunks {list(trunks)} and heads {list(heads)} must name the same parts")
+        if list(trunks) != list(heads) or not set(encoders or {}) <= set(heads):
+            raise ValueError(f"trunks {list(trunks)}, heads {list(heads)} and encoders {list(encoders or {})} "
+                             "must name the same parts")
         self.trunks, self.heads = nn.ModuleDict(trunks), nn.ModuleDict(heads)
         self.encoders = nn.ModuleDict(encoders or {})
-        self.dim = dim
 
     def features(self, z: Tensor) -> dict[str, Tensor]:
         """Each part's trunk output for z (B, nz); a shared trunk runs once."""
@@ -52,7 +52,7 @@ class CoupledGenerator(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         features = self.features(z)
-        return torch.cat([head(features[name]) for name, head in self.heads.items()], dim=self.dim)
+        return torch.cat([head(features[name]) for name, head in self.heads.items()], dim=1)
 
 
 def _trunks(make: Callable[[], nn.Module], parts: list[str], shared: bool) -> dict[str, nn.Module]:
@@ -72,7 +72,7 @@ def mlp_coupled_generator(nz: int, sizes: Mapping[str, int], hidden: int = 128, 
     trunks = _trunks(trunk, list(sizes), shared)
     heads = {p: nn.Sequential(nn.Linear(hidden, size), nn.Sigmoid()) for p, size in sizes.items()}
     enc = {p: MLPDiscriminator(size, hidden, spectral_norm=False, outputs=nz) for p, size in sizes.items()}
-    return CoupledGenerator(trunks, heads, dim=1, encoders=enc if encoders else None)
+    return CoupledGenerator(trunks, heads, encoders=enc if encoders else None)
 
 
 def conv_coupled_generator(nz: int, channels: Mapping[str, int], image_size: int = 64, width: int = 64,
@@ -100,7 +100,7 @@ def conv_coupled_generator(nz: int, channels: Mapping[str, int], image_size: int
     heads = {p: head(c) for p, c in channels.items()}
     enc = None if encoder_width is None else {
         p: ConvDiscriminator(c, image_size, encoder_width, spectral_norm=False, outputs=nz) for p, c in channels.items()}
-    return CoupledGenerator(trunks, heads, dim=1, encoders=enc)
+    return CoupledGenerator(trunks, heads, encoders=enc)
 
 
 class _Coupled(nn.Module):

@@ -43,7 +43,7 @@ class ConvGenerator(nn.Module):
 
 class ConvDiscriminator(nn.Module):
     """x: (B, in_channels, height, width) -> (B,) logits, or (B, outputs) when
-    outputs > 1 (an encoder).
+    outputs is given (an encoder).
 
     Stride-2 4x4 convs from `channels` maps, doubling them at every stage until
     the shorter side is 4, LeakyReLU (slope 0.01, as the reference), then a
@@ -52,7 +52,7 @@ class ConvDiscriminator(nn.Module):
     """
 
     def __init__(self, in_channels: int, height: int = 64, channels: int = 32,
-                 spectral_norm: bool = True, width: int | None = None, outputs: int = 1) -> None:
+                 spectral_norm: bool = True, width: int | None = None, outputs: int | None = None) -> None:
         super().__init__()
         self.outputs = outputs
         width = width or height
@@ -63,8 +63,8 @@ class ConvDiscriminator(nn.Module):
             layers += [maybe_spectral_norm(nn.Conv2d(cin, cout, 4, 2, 1), spectral_norm), nn.LeakyReLU()]
         self.features = nn.Sequential(*layers, nn.Flatten())
         out_area = (height // 2 ** (levels + 1)) * (width // 2 ** (levels + 1))
-        self.fc = maybe_spectral_norm(nn.Linear(widths[-1] * out_area, outputs, bias=False), spectral_norm)
+        self.fc = maybe_spectral_norm(nn.Linear(widths[-1] * out_area, outputs or 1, bias=False), spectral_norm)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.fc(self.features(x))
-        return out.squeeze(1) if self.outputs == 1 else out
+        return out.squeeze(1) if self.outputs is None else out

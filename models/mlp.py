@@ -27,14 +27,14 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """x: (B, in_dim) -> (B,) logits, or (B, outputs) when outputs > 1 (an encoder).
+    """x: (B, in_dim) -> (B,) logits, or (B, outputs) when outputs is given (an encoder).
 
     in_dim -> hidden -> hidden -> outputs with LeakyReLU (slope 0.01, as in the
     reference), every layer spectrally normalised when spectral_norm is True.
     """
 
     def __init__(self, in_dim: int, hidden: int = 128, spectral_norm: bool = True,
-                 negative_slope: float = 0.01, outputs: int = 1) -> None:
+                 negative_slope: float = 0.01, outputs: int | None = None) -> None:
         super().__init__()
         self.outputs = outputs
         self.net = nn.Sequential(
@@ -42,9 +42,9 @@ class MLPDiscriminator(nn.Module):
             nn.LeakyReLU(negative_slope),
             maybe_spectral_norm(nn.Linear(hidden, hidden), spectral_norm),
             nn.LeakyReLU(negative_slope),
-            maybe_spectral_norm(nn.Linear(hidden, outputs), spectral_norm),
+            maybe_spectral_norm(nn.Linear(hidden, outputs or 1), spectral_norm),
         )
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.net(x)
-        return out.squeeze(1) if self.outputs == 1 else out
+        return out.squeeze(1) if self.outputs is None else out

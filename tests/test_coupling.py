@@ -11,8 +11,10 @@ from torch import nn
 import PairedMNIST as paired_mnist
 from common.digit_pairs import split_digits
 from eval.mnist import CLASSIFIERS
+from eval.mnist import train_classifier as eval_train_classifier
 from models.cogan import CoupledGenerator, mlp_coupled_generator
 from models.mnist_classifier import MNISTClassifier
+from training import coupling
 from training.coupling import (
     COUPLING_CLASSIFIER,
     FeatureRegulariser,
@@ -60,17 +62,11 @@ def test_cogan_generator_shares_its_trunk_and_scogan_does_not():
     assert not _grads(scogan.heads["upper"]) and not _grads(scogan.heads["lower"])
 
 
-class Identity(nn.Module):
-    def forward(self, x):
-        return x
-
-
 def test_latent_cycle_vanishes_for_invertible_branches_and_trains_each_branch_alone():
     nz = 4
     parts = Factorisation([("a", nz), ("b", nz)])
-    exact = CoupledGenerator({"a": Identity(), "b": Identity()}, {"a": Identity(), "b": nn.Tanh()},
-                             encoders={"a": Identity(), "b": nn.Identity()})
-    exact.encoders["b"] = _Atanh()
+    exact = CoupledGenerator({"a": nn.Identity(), "b": nn.Identity()}, {"a": nn.Identity(), "b": nn.Tanh()},
+                             encoders={"a": nn.Identity(), "b": _Atanh()})
     z = _z(nz=nz) * 0.9
     assert LatentCycle(parts, 1.0)(exact, (z,), exact(z), None).item() == pytest.approx(0.0, abs=1e-6)
 
@@ -153,18 +149,25 @@ def test_scogan_trains_with_its_own_classifier_never_the_evaluation_one(mnist_ro
         raise AssertionError("the evaluation classifier was loaded for training")
 
     monkeypatch.setattr(paired_mnist, "load_or_train_classifier", refuse)
+    trained_on = []
+
+    def train_classifier(images, labels, seed, progress):
+        trained_on.append((len(images), seed))
+        return eval_train_classifier(images, labels, epochs=1, seed=seed, progress=False)
+
+    monkeypatch.setattr(coupling, "train_classifier", train_classifier)
     opts = _opts(mnist_root, tmp_path, *model_flags("SCoGAN"), "--batchSize", "4")
     torch.manual_seed(0)
     setup, _ = paired_mnist.PairedMNIST().build(opts, torch.device("cpu"))
     after_training = torch.rand(3)
-    assert (cache / COUPLING_CLASSIFIER).is_file()
+    assert (cache / COUPLING_CLASSIFIER).is_file() and trained_on == [(300, 1)]  # the second half, seed 1
     assert all((cache / file).read_bytes() == b"not a checkpoint" for file, _ in CLASSIFIERS.values())
     names = [type(t).__name__ for t in setup.extra_losses]
     assert names == ["FeatureRegulariser", "LatentCycle", "SemanticAgreement", "PerceptualAgreement"]
     # training the classifier leaves the global RNG as loading it from the cache does
     torch.manual_seed(0)
     paired_mnist.PairedMNIST().build(opts, torch.device("cpu"))
-    assert torch.equal(torch.rand(3), after_training)
+    assert torch.equal(torch.rand(3), after_training) and len(trained_on) == 1  # cached
     state = TrainState.create(setup, seed=0)
     stats = train_step(state, LoopConfig(batch_size=4, disc_iter=1))
     classifier_params = {id(p) for p in setup.extra_losses[2].classifier.parameters()}
@@ -179,3 +182,24 @@ def test_cogan_discriminators_share_their_last_layers(mnist_root, tmp_path):
     up, low = setup.discriminator.marginals["upper"], setup.discriminator.marginals["lower"]
     assert up.tail is low.tail and up.head is not low.head
     assert setup.extra_losses == [] and set(setup.pools) == {"upper", "lower"}
+
+
+def test_scogan_evaluates_without_its_classifier(mnist_root, tmp_path):
+    """--eval needs no loss terms: a run evaluates after its coupling classifier's
+    cache is gone, without training it again; and it resumes bit-exactly."""
+    from training.runner import main
+
+    args = ["--data_root", str(mnist_root), "--out_path", str(tmp_path), "--cache_dir", str(tmp_path / "cache"),
+            "--epochs", "1", "--epoch_iter", "4", "--batchSize", "4", "--eval_samples", "50", "--no_progress",
+            *model_flags("SCoGAN"), "--experiment_name", "s"]
+    assert main(paired_mnist.PairedMNIST(), [*args, "--max_steps", "2"]) == 0
+    assert main(paired_mnist.PairedMNIST(), [*args, "--resume"]) == 0
+    (tmp_path / "cache" / COUPLING_CLASSIFIER).unlink()
+    assert main(paired_mnist.PairedMNIST(), [*args, "--eval"]) == 0
+    assert not (tmp_path / "cache" / COUPLING_CLASSIFIER).exists()
+    args[3] = str(tmp_path / "straight")
+    assert main(paired_mnist.PairedMNIST(), args) == 0
+    resumed, straight = (torch.load(root / "PairedMNIST" / "s" / "checkpoints" / "last.pt", weights_only=False)
+                         for root in (tmp_path, tmp_path / "straight"))
+    assert resumed["generator"].keys() == straight["generator"].keys()
+    assert all(torch.equal(resumed["generator"][k], straight["generator"][k]) for k in straight["generator"])

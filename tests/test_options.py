@@ -21,6 +21,8 @@ def _check(*argv: str) -> None:
     (("--L2", "-0.1"), "--L2 must be 0 or positive, got -0.1"),
     (("--beta1", "1"), "--beta1 must be in [0, 1), got 1.0"),
     (("--beta1", "-0.5"), "--beta1 must be in [0, 1), got -0.5"),
+    (("--marginal_lr_factor", "0"), "--marginal_lr_factor must be positive (1: off), got 0.0"),
+    (("--marginal_lr_factor", "nan"), "--marginal_lr_factor must be positive (1: off), got nan"),
 ])
 def test_bad_optimiser_settings(argv: tuple[str, ...], message: str) -> None:
     with pytest.raises(UserError) as info:

@@ -89,3 +89,15 @@ def test_truncated_checkpoint_is_a_one_line_error(flag, file, advice, mnist_root
     msg = _one_line_error(capsys, _args(mnist_root, tmp_path, flag))
     assert f"checkpoint {path} is truncated or corrupt" in msg
     assert "restore a good copy" in msg and advice in msg
+
+
+def test_resume_refuses_a_new_optimiser_setting(mnist_root, tmp_path, capsys):
+    """The optimisers' saved state holds lr and the marginal factor: a new value on
+    --resume would be ignored or fail deep inside; it is refused in one line."""
+    flags = ["--factorGAN", "1", "--max_steps", "2"]
+    assert main(PairedMNIST(), _args(mnist_root, tmp_path, *flags)) == 0
+    capsys.readouterr()
+    assert main(PairedMNIST(), _args(mnist_root, tmp_path, "--resume", "--marginal_lr_factor", "0.5")) == 2
+    assert capsys.readouterr().err.startswith("error: --marginal_lr_factor cannot change when a run resumes "
+                                              "(it trained with 1.0;")
+    assert main(PairedMNIST(), _args(mnist_root, tmp_path, "--resume", "--lr", "1e-4", "--max_steps", "3")) == 0

@@ -15,8 +15,9 @@ when its coupling holds exactly:
 4. PerceptualAgreement: the fixed classifier's features of both parts agree.
 
 The classifier of 2 and 4 is trained for this purpose only (PairedMNIST:
-``coupling_classifier``), never the evaluation classifier, so FID and the
-dependency metric do not reward a generator for fitting their own features.
+``coupling_classifier``), never the evaluation classifier: the training
+signal and the scores do not come from one network (its architecture,
+recipe and data are alike, so its features are not independent of theirs).
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ from common.errors import UserError
 from common.io import load_checkpoint, save_atomic
 from eval.mnist import accuracy, train_classifier
 from models.mnist_classifier import MNISTClassifier
+from training.discriminator import FactorisedDiscriminator, SeparateDiscriminators
 from training.factorisation import Factorisation
 from training.loop import GeneratorLossTerm
+from training.models_registry import option_values
 
 # apart from the evaluation classifiers (eval.mnist.CLASSIFIERS: all 60000 training digits, seed 0)
 COUPLING_CLASSIFIER = "mnist_coupling_classifier_second_half_seed1.pt"
@@ -57,7 +60,7 @@ class FeatureRegulariser:
     def __call__(self, generator: nn.Module, inputs: tuple[Tensor, ...], fake: Tensor,
                  rng: torch.Generator) -> Tensor:
         a, b = _two(generator.features(*inputs))
-        return self.weight * (a - b).pow(2).mean()
+        return self.weight * (a.float() - b.float()).pow(2).mean()
 
 
 class LatentCycle:
@@ -93,7 +96,11 @@ class _ClassifierTerm:
 
 class SemanticAgreement(_ClassifierTerm):
     """weight * Jensen-Shannon divergence (nats, at most log 2) between the
-    classifier's class distributions for the two parts of each sample."""
+    classifier's class distributions for the two parts of each sample.
+
+    It asks for the same class in both parts: right where the real pairs
+    mostly agree (PairedMNIST lambda 0.9), wrong where they mostly differ
+    (lambda 0.1); like CoGAN's sharing, it cannot learn "different"."""
 
     def __call__(self, generator: nn.Module, inputs: tuple[Tensor, ...], fake: Tensor,
                  rng: torch.Generator) -> Tensor:
@@ -111,7 +118,7 @@ class PerceptualAgreement(_ClassifierTerm):
     def __call__(self, generator: nn.Module, inputs: tuple[Tensor, ...], fake: Tensor,
                  rng: torch.Generator) -> Tensor:
         a, b = self.views(fake)
-        return self.weight * (self.classifier.features(a) - self.classifier.features(b)).float().pow(2).mean()
+        return self.weight * (self.classifier.features(a).float() - self.classifier.features(b).float()).pow(2).mean()
 
 
 WEIGHTS = {"fr_weight": "feature regulariser: trunk features of the two generators agree",
@@ -121,12 +128,36 @@ WEIGHTS = {"fr_weight": "feature regulariser: trunk features of the two generato
 LABEL_FREE = ("fr_weight", "latent_cycle_weight")
 
 
-def add_coupling_options(g: argparse._ArgumentGroup, with_classifier: bool) -> None:
-    """SCoGAN's term weights (0 = off); the classifier terms only where a
-    labelled data set trains a classifier (PairedMNIST)."""
+def add_coupling_options(g: argparse._ArgumentGroup, task: str, with_classifier: bool) -> None:
+    """--model (cogan, scogan) beside GAN/FactorGAN, and SCoGAN's term weights
+    (0 = off); the classifier terms only where a labelled data set trains a
+    classifier (PairedMNIST)."""
+    g.add_argument("--model", choices=option_values("model", task), default=None,
+                   help="train an unpaired baseline instead of GAN/FactorGAN: cogan (generators share their first "
+                        "layers, discriminators their last) or scogan (two generators, two discriminators, tied "
+                        "by the loss terms below)")
     for name, what in WEIGHTS.items():
         if with_classifier or name in LABEL_FREE:
             g.add_argument(f"--{name}", type=float, default=1.0, help=f"SCoGAN: weight of the {what} (0 = off)")
+
+
+def coupled_gan(model: str, factorisation: Factorisation, opts: argparse.Namespace,
+                generator: Callable[[bool], nn.Module], coupled_discriminators: Callable[[], dict[str, nn.Module]],
+                discriminator: Callable[[str], nn.Module], classifier: Callable[[], nn.Module] | None = None,
+                views: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None,
+                ) -> tuple[nn.Module, FactorisedDiscriminator, list[GeneratorLossTerm]]:
+    """CoGAN or SCoGAN: (generator, discriminators, generator loss terms).
+
+    generator(shared) builds the coupled generator (shared: CoGAN's one
+    trunk; else SCoGAN's own trunks and encoders), built first;
+    coupled_discriminators() CoGAN's discriminators with shared layers;
+    discriminator(part) one of SCoGAN's. SCoGAN's terms come from opts
+    (none with --eval, which needs no loss, nor its classifier)."""
+    cogan = model == "CoGAN"
+    gen = generator(cogan)
+    discs = coupled_discriminators() if cogan else {part: discriminator(part) for part in factorisation.names}
+    terms = [] if cogan or opts.eval else coupling_terms(opts, factorisation, classifier, views)
+    return gen, SeparateDiscriminators(factorisation, discs), terms
 
 
 def coupling_terms(opts: argparse.Namespace, factorisation: Factorisation,

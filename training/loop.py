@@ -167,10 +167,11 @@ def make_optimizers(setup: GANSetup, lr: float, beta1: float, l2: float,
     per parameter, so this equals one optimiser each, and one backward pass
     serves all). L2 weight decay applies to the discriminators except D_P, as
     the reference's help says. The discriminators in discriminator.marginals
-    learn at lr * marginal_lr_factor (a stabiliser; 1 in the paper)."""
+    learn at lr * marginal_lr_factor (a stabiliser; 1 in the paper; for a GAN
+    that is its joint discriminator, which the command line does not allow).
+    Parameters shared by several sub-discriminators (CoGAN) appear once."""
     disc = setup.discriminator
-    # dict.fromkeys: parameters shared by several sub-discriminators (CoGAN) appear once
-    marginal = list(dict.fromkeys(disc.marginals.parameters()))
+    marginal = list(disc.marginals.parameters())
     dep_q = list(disc.dep_q.parameters()) if disc.dep_q is not None else []
     plain = list(disc.dep_p.parameters()) if disc.dep_p is not None else []
     # fused: one kernel per update on CPU and GPU (20% faster than foreach on CPU here)

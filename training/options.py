@@ -26,6 +26,8 @@ RUNTIME_OPTIONS = {
     "experiment_name", "data_root", "cache_dir", "max_steps", "log_every",
     "checkpoint_every", "no_progress", "compile", "fid_weights", "generator",
 }
+# Options that the optimisers' saved state holds: --resume refuses a new value.
+FIXED_ON_RESUME = ("lr", "beta1", "L2", "marginal_lr_factor")
 
 
 def build_parser(description: str, add_task_options: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
@@ -125,6 +127,11 @@ def parse_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None, t
     if saved is not None:
         saved = {k: v for k, v in saved.items() if k not in RUNTIME_OPTIONS}
         explicit = parser.parse_args(argv, namespace=argparse.Namespace(**saved))
+        changed = [k for k in FIXED_ON_RESUME if k in given and k in saved and getattr(explicit, k) != saved[k]]
+        if opts.resume and changed:
+            raise UserError(f"--{changed[0]} cannot change when a run resumes (it trained with "
+                            f"{saved[changed[0]]}; the optimiser state holds it): start a new run with another "
+                            "--experiment_name")
         # parse_args keeps the saved values unless a flag is given on the command line
         for key, value in vars(opts).items():
             if key in RUNTIME_OPTIONS:
@@ -169,6 +176,8 @@ def check_options(opts: argparse.Namespace) -> None:
         raise UserError(f"--lr must be positive, got {opts.lr}")
     if not opts.L2 >= 0:
         raise UserError(f"--L2 must be 0 or positive, got {opts.L2}")
+    if not opts.marginal_lr_factor > 0:
+        raise UserError(f"--marginal_lr_factor must be positive (1: off), got {opts.marginal_lr_factor}")
     if not 0 <= opts.beta1 < 1:
         raise UserError(f"--beta1 must be in [0, 1), got {opts.beta1}")
     if opts.eval_every < 0:
