@@ -1,5 +1,6 @@
-"""The loop's logged scalars: the collapse detector G/batch_sd."""
+"""The loop: its collapse detector G/batch_sd and its stabilisers (marginal learning rate, instance noise)."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -53,3 +54,37 @@ def test_marginal_lr_factor_slows_the_marginal_discriminators_only():
         for key, lr, decay in seen:
             assert lr == (1e-3 * factor if key in marginal else 1e-3)
             assert decay == (0.0 if key in dep_p else 0.1)  # no L2 on D_P
+
+
+class Recorder(nn.Module):
+    """A discriminator that remembers what it was shown."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(x.detach().clone())
+        return self.scale * x.sum(1)
+
+
+def test_instance_noise_reaches_every_discriminator_input():
+    from training.loop import discriminator_round
+
+    def inputs_seen(noise: float) -> tuple[torch.Tensor, torch.Tensor]:
+        torch.manual_seed(0)
+        recorder = Recorder()
+        disc = FactorisedDiscriminator.joint(Factorisation([("A", 2), ("B", 2)]), recorder)
+        zeros = nn.Linear(3, 4)
+        nn.init.zeros_(zeros.weight), nn.init.zeros_(zeros.bias)
+        state = TrainState.create(GANSetup(zeros, disc, NoiseInput(3), {"joint": TensorPool(torch.zeros(10, 4))}))
+        cfg = LoopConfig(batch_size=64, instance_noise=noise)
+        discriminator_round(state, cfg)
+        generator_step(state, cfg)
+        return recorder.seen[0], recorder.seen[1]  # real and fake of the round, then the generator's fake
+
+    for noise in (0.0, 0.5):
+        round_inputs, generator_inputs = inputs_seen(noise)
+        for x in (round_inputs, generator_inputs):  # real and generated samples are all zeros
+            assert x.std().item() == pytest.approx(noise, rel=0.15) if noise else x.abs().max().item() == 0.0

@@ -75,6 +75,7 @@ class LoopConfig:
     batch_size: int = 25
     objective: str = "JSD"  # "JSD" (non-saturating) or "KL"
     fake_batches: str = "shared"  # "shared" or "per_disc"
+    instance_noise: float = 0.0  # sd of Gaussian noise on every discriminator input (0: off, the paper's)
     max_steps: int | None = None
     checkpoint_every: int = 1000
     log_every: int = 100
@@ -203,6 +204,13 @@ def frozen(module: nn.Module) -> Iterator[None]:
         module.train(was_training)
 
 
+def with_noise(x: Tensor, sd: float, rng: torch.Generator) -> Tensor:
+    """x plus Gaussian instance noise of standard deviation sd (x itself when sd is 0)."""
+    if not sd:
+        return x
+    return x + sd * torch.randn(x.shape, generator=rng, device=x.device, dtype=x.dtype)
+
+
 def discriminator_round(state: TrainState, cfg: LoopConfig) -> dict[str, Tensor]:
     """Update every sub-discriminator once; returns detached losses/accuracies."""
     s, rng, batch = state.setup, state.rng, cfg.batch_size
@@ -214,6 +222,9 @@ def discriminator_round(state: TrainState, cfg: LoopConfig) -> dict[str, Tensor]
         else:
             fake = {name: s.generator(*s.inputs.sample(batch, rng)) for name in subs if name != P_DEP}
     real = {name: pool.sample(batch, rng) for name, pool in s.pools.items()}
+    if cfg.instance_noise:
+        real = {name: with_noise(x, cfg.instance_noise, rng) for name, x in real.items()}
+        fake = {name: with_noise(x, cfg.instance_noise, rng) for name, x in fake.items()}
     with state.precision.autocast():
         losses = s.discriminator.losses(real, fake, rng)
     total = torch.stack([sub.loss for sub in losses.values()]).sum()
@@ -230,7 +241,7 @@ def generator_step(state: TrainState, cfg: LoopConfig) -> dict[str, Tensor]:
     with state.precision.autocast():
         fake = s.generator(*inputs)
         with frozen(s.discriminator):
-            loss, stats = s.discriminator.generator_loss(fake, cfg.objective)
+            loss, stats = s.discriminator.generator_loss(with_noise(fake, cfg.instance_noise, state.rng), cfg.objective)
         for term in s.extra_losses:  # e.g. pix2pix's L1, CycleGAN's cycle consistency
             value = term(s.generator, inputs, fake, state.rng).float()
             stats[f"G/{type(term).__name__}"] = value.detach()

@@ -74,6 +74,9 @@ def build_parser(description: str, add_task_options: Callable[[argparse.Argument
     g.add_argument("--fake_batches", choices=["shared", "per_disc"], default="shared",
                    help="shared: one generated batch per discriminator round for all "
                         "sub-discriminators; per_disc: a fresh one for each (the reference's way)")
+    g.add_argument("--instance_noise", type=float, default=0.0,
+                   help="standard deviation of Gaussian noise added to every discriminator input, real and "
+                        "generated (instance noise: a stabiliser, off at 0; the paper: 0)")
     g.add_argument("--max_steps", type=int, default=None,
                    help="stop with a checkpoint at this generator update; continue with --resume")
     g.add_argument("--checkpoint_every", type=int, default=1000,
@@ -176,6 +179,8 @@ def check_options(opts: argparse.Namespace) -> None:
         raise UserError(f"--lr must be positive, got {opts.lr}")
     if not opts.L2 >= 0:
         raise UserError(f"--L2 must be 0 or positive, got {opts.L2}")
+    if not opts.instance_noise >= 0:
+        raise UserError(f"--instance_noise must be 0 (off) or positive, got {opts.instance_noise}")
     if not opts.marginal_lr_factor > 0:
         raise UserError(f"--marginal_lr_factor must be positive (1: off), got {opts.marginal_lr_factor}")
     if not 0 <= opts.beta1 < 1:

@@ -259,6 +259,7 @@ def _train(setup: GANSetup, opts: argparse.Namespace, run: Run, device: torch.de
     cfg = LoopConfig(
         epochs=opts.epochs, epoch_iter=opts.epoch_iter, disc_iter=opts.disc_iter,
         batch_size=opts.batchSize, objective=opts.objective, fake_batches=opts.fake_batches,
+        instance_noise=opts.instance_noise,
         max_steps=opts.max_steps, checkpoint_every=opts.checkpoint_every,
         log_every=opts.log_every, progress=not opts.no_progress,
     )
