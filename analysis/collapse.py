@@ -1,7 +1,7 @@
 """Start-up collapse of ImagePairs runs (issue 20): each run's generated-batch
 diversity (``G/batch_sd`` in metrics.jsonl) at its last logged update,
 against real pairs' batch diversity, and the collapse rate per model and
-stabiliser setting.
+stabiliser setting (STABILISERS).
 
 A run counts as collapsed when its G/batch_sd, averaged over the last
 ``--window`` logged rows, is below ``--fraction`` x the real pairs' (the same
@@ -26,6 +26,8 @@ import torch
 
 from datasets.pix2pix import load_split
 from training.models_registry import model_name
+
+STABILISERS = {"marginal_lr_factor": 1.0, "instance_noise": 0.0}  # option -> its "off" value
 
 
 def batch_sd(images: torch.Tensor, batch_size: int, batches: int = 50, seed: int = 0) -> float:
@@ -77,7 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             images, _ = load_split(args.data_root, cfg.dataset, "train", cfg.loadSize, cache, progress=False)
             real_sd[key] = batch_sd(images, cfg.batchSize)
         step, sd = final_batch_sd(run / "metrics.jsonl", args.window)
-        setting = f"marginal_lr_factor {getattr(cfg, 'marginal_lr_factor', 1.0):g}"
+        setting = ", ".join(f"{k} {getattr(cfg, k, off):g}" for k, off in STABILISERS.items()
+                            if getattr(cfg, k, off) != off) or "none (the paper's)"
         rows.append({"run": run.name, "model": model_name(cfg, task), "setting": setting, "seed": cfg.seed,
                      "step": step, "batch_sd": round(sd, 4), "real_batch_sd": round(real_sd[key], 4),
                      "collapsed": sd < args.fraction * real_sd[key]})

@@ -221,5 +221,5 @@ def test_collapse_table_flags_runs_whose_batches_lost_their_diversity(tmp_path, 
     assert [(r["run"], r["collapsed"], r["step"]) for r in table] == [("c_a", "True", "100"), ("c_b", "False", "100"),
                                                                       ("c_c", "False", "100")]
     out = capsys.readouterr().out
-    assert "| FactorGAN | marginal_lr_factor 1 | 1 of 2 |" in out
+    assert "| FactorGAN | none (the paper's) | 1 of 2 |" in out
     assert "| FactorGAN | marginal_lr_factor 0.25 | 0 of 1 |" in out
