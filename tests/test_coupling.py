@@ -121,6 +121,16 @@ def _opts(mnist_root, tmp_path, *flags):
         ["--data_root", str(mnist_root), "--cache_dir", str(tmp_path / "cache"), "--no_progress", *flags])
 
 
+def test_default_weights_are_the_searched_combination():
+    from ImagePairs import ImagePairs
+
+    weights = ("fr_weight", "latent_cycle_weight", "semantic_weight", "perceptual_weight")
+    mnist = build_parser("", paired_mnist.PairedMNIST().add_options).parse_args([])
+    assert [getattr(mnist, w) for w in weights] == [0.0, 0.0, 1.0, 0.0]  # the semantic term alone
+    pairs = build_parser("", ImagePairs().add_options).parse_args([])
+    assert [getattr(pairs, w, None) for w in weights] == [1.0, 1.0, None, None]  # no classifier: label-free terms
+
+
 def test_weights_select_the_terms_and_negative_ones_are_refused(mnist_root, tmp_path):
     called = []
 
@@ -128,10 +138,11 @@ def test_weights_select_the_terms_and_negative_ones_are_refused(mnist_root, tmp_
         called.append(1)
         return _classifier()
 
-    opts = _opts(mnist_root, tmp_path, "--model", "scogan", "--semantic_weight", "0", "--perceptual_weight", "0")
+    opts = _opts(mnist_root, tmp_path, "--model", "scogan", "--semantic_weight", "0", "--fr_weight", "1",
+                 "--latent_cycle_weight", "2")
     assert [type(t) for t in coupling_terms(opts, PAIRS, classifier, split_digits)] == [FeatureRegulariser, LatentCycle]
     assert not called  # no classifier without a term that needs it
-    opts = _opts(mnist_root, tmp_path, "--model", "scogan", "--fr_weight", "0", "--latent_cycle_weight", "0")
+    opts = _opts(mnist_root, tmp_path, "--model", "scogan", "--perceptual_weight", "0.5")
     terms = coupling_terms(opts, PAIRS, classifier, split_digits)
     assert [type(t) for t in terms] == [SemanticAgreement, PerceptualAgreement] and called == [1]
     assert terms[0].classifier is terms[1].classifier
@@ -156,7 +167,8 @@ def test_scogan_trains_with_its_own_classifier_never_the_evaluation_one(mnist_ro
         return eval_train_classifier(images, labels, epochs=1, seed=seed, progress=False)
 
     monkeypatch.setattr(coupling, "train_classifier", train_classifier)
-    opts = _opts(mnist_root, tmp_path, *model_flags("SCoGAN"), "--batchSize", "4")
+    opts = _opts(mnist_root, tmp_path, *model_flags("SCoGAN"), "--batchSize", "4", "--fr_weight", "1",
+                 "--latent_cycle_weight", "1", "--perceptual_weight", "1")
     torch.manual_seed(0)
     setup, _ = paired_mnist.PairedMNIST().build(opts, torch.device("cpu"))
     after_training = torch.rand(3)
