@@ -71,8 +71,9 @@ def mlp_coupled_generator(nz: int, sizes: Mapping[str, int], hidden: int = 128, 
 
     trunks = _trunks(trunk, list(sizes), shared)
     heads = {p: nn.Sequential(nn.Linear(hidden, size), nn.Sigmoid()) for p, size in sizes.items()}
-    enc = {p: MLPDiscriminator(size, hidden, spectral_norm=False, outputs=nz) for p, size in sizes.items()}
-    return CoupledGenerator(trunks, heads, encoders=enc if encoders else None)
+    enc = {p: MLPDiscriminator(size, hidden, spectral_norm=False, outputs=nz) for p, size in sizes.items()} \
+        if encoders else None  # built only when asked for: CoGAN's initialisation draws nothing for them
+    return CoupledGenerator(trunks, heads, encoders=enc)
 
 
 def conv_coupled_generator(nz: int, channels: Mapping[str, int], image_size: int = 64, width: int = 64,
