@@ -37,6 +37,8 @@ def release_run(run: Path, folder: Path) -> dict[str, Any]:
     target = folder / f"{run.name}.pt"
     save_atomic({"generator": state["generator"], "step": state.get("step"), "options": options}, target)
     metrics = {k: v for k, v in results.items() if isinstance(v, int | float) and k != "step"}
+    if "by_classifier" in results:  # PairedMNIST scored with several evaluation classifiers
+        metrics["by_classifier"] = results["by_classifier"]
     return {"file": target.name, "task": run.parent.name, "experiment": run.name, "model": results.get("model"),
             "options": options, "seed": options.get("seed"), "commit": config.get("git_commit"),
             "updates": state.get("step"), "metrics": metrics, "bytes": target.stat().st_size,

@@ -16,7 +16,8 @@ def _common(mnist_root, out, cache):
 def test_a_released_generator_gives_the_reported_numbers_without_its_run(mnist_root, tmp_path, capsys):
     cache, runs = tmp_path / "cache", tmp_path / "runs"
     train = ["--factorGAN", "1", "--pairing", "reference", "--num_joint_samples", "20", "--batchSize", "8",
-             "--epochs", "1", "--epoch_iter", "3", "--experiment_name", "r", "--mnist_same_digit_prob", "0.9"]
+             "--epochs", "1", "--epoch_iter", "3", "--experiment_name", "r", "--mnist_same_digit_prob", "0.9",
+             "--eval_classifier", "ours", "reference"]
     assert main(PairedMNIST(), [*_common(mnist_root, runs, cache), *train]) == 0
     reported = json.loads((runs / "PairedMNIST" / "r" / "results.json").read_text())
     assert release.main(["--out_path", str(runs), "--task", "PairedMNIST", "--to", str(tmp_path / "rel")]) == 0
@@ -25,12 +26,14 @@ def test_a_released_generator_gives_the_reported_numbers_without_its_run(mnist_r
     entry = manifest[0]
     assert entry["model"] == "FactorGAN" and entry["updates"] == 3 and entry["options"]["pairing"] == "reference"
     assert entry["metrics"]["fid"] == reported["fid"] and "data_root" not in entry["options"]
+    assert entry["metrics"]["by_classifier"]["reference"]["fid"] == reported["by_classifier"]["reference"]["fid"]
     shutil.rmtree(runs)  # the run directory is gone: only the released file is left
     argv = [*_common(mnist_root, tmp_path / "again", cache), "--eval", "--generator", str(tmp_path / "rel" / "r.pt")]
     assert main(PairedMNIST(), argv) == 0
     again = json.loads((tmp_path / "again" / "PairedMNIST" / "r" / "results.json").read_text())
     assert again["model"] == "FactorGAN" and again["pairing"] == "reference"  # the saved options, not the defaults
     assert (again["fid"], again["dependency"]) == (reported["fid"], reported["dependency"])
+    assert again["by_classifier"] == reported["by_classifier"]  # both classifiers, as released
 
 
 def test_generator_needs_eval_and_a_readable_file(mnist_root, tmp_path, capsys):
