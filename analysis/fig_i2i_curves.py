@@ -1,6 +1,7 @@
 """Image2Image validation curves of runs trained with --eval_every: pixel
 accuracy and mean IoU on the fixed validation subset vs generator update, one
-line per run, and the photo-blind baselines as horizontal lines.
+line per run, and the photo-blind baselines as horizontal lines; prints the
+update at which each run's pixel accuracy first passes the per-pixel prior.
 
 The baselines come from the runs' results.json, written when a run finishes:
 ``val_subset.baselines`` (the same images as the curves; runs with
@@ -56,6 +57,24 @@ def baseline_lines(runs: Sequence[Path]) -> tuple[dict[str, dict[str, Any]], str
     return {}, ""
 
 
+def first_above(points: Sequence[tuple[int, float]], level: float) -> int | None:
+    """The first step whose value is above level, or None if none is."""
+    return next((step for step, value in points if value > level), None)
+
+
+def report_passes(curves: dict[str, dict[str, list[tuple[int, float]]]], prior: float, where: str) -> None:
+    """Print, per run, the update at which its pixel accuracy first passes the
+    photo-blind per-pixel prior, or its best value if it never does."""
+    for name, run_curves in curves.items():
+        points = run_curves.get("val/pixel_accuracy", [])
+        if not points:
+            continue
+        step = first_above(points, prior)
+        best_step, best = max(points, key=lambda p: p[1])
+        verdict = f"passes it at update {step}" if step is not None else "never passes it"
+        print(f"{name}: per-pixel prior {prior:.1f} % ({where}) - {verdict}; best {best:.1f} % at update {best_step}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = figure_args(__doc__, "fig_i2i_curves").parse_args(argv)
     plt = setup_matplotlib(args.usetex)
@@ -72,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if scores.get(result_key) is not None:  # results of older runs lack mean_iou
                 ax.axhline(scores[result_key], color=COLOURS.get(name), linestyle="--", label=f"{name}, {where}")
         ax.set(xlabel="generator update", ylabel=f"{label}, higher is better")
+    prior = baselines.get("prior (photo-blind)", {}).get("accuracy")
+    if prior is not None:
+        report_passes(curves, prior, where)
     title = "Image2Image, Cityscapes: scores on the validation subset during training"
     finish(fig, axes, args.output, True, title if curves else f"{title} (no runs with --eval_every yet)")
     return 0

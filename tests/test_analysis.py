@@ -76,7 +76,7 @@ def _curve_run(out, name, shift, results=None):
     return folder
 
 
-def test_i2i_curves_read_val_scores_and_draw_them_with_the_baselines(tmp_path):
+def test_i2i_curves_read_val_scores_and_draw_them_with_the_baselines(tmp_path, capsys):
     full = {"prior (photo-blind)": {"accuracy": 60.0, "mean_iou": 15.0}}
     subset = {"prior (photo-blind)": {"accuracy": 58.0, "mean_iou": 14.0},
               "mean map (photo-blind)": {"accuracy": 55.0, "mean_iou": 9.0}}
@@ -89,10 +89,17 @@ def test_i2i_curves_read_val_scores_and_draw_them_with_the_baselines(tmp_path):
     assert fig_i2i_curves.baseline_lines([a, b, c]) == (subset, "val subset")
     assert fig_i2i_curves.baseline_lines([a, c]) == (full, "full val set")
     assert fig_i2i_curves.baseline_lines([a]) == ({}, "")
+    assert fig_i2i_curves.first_above([(2, 42.0), (4, 50.0), (6, 49.0)], 45.0) == 4
+    assert fig_i2i_curves.first_above([(2, 42.0), (4, 50.0)], 50.0) is None  # equal is not above
     for out in (tmp_path, tmp_path / "empty"):
         target = tmp_path / "fig" / out.name
         assert fig_i2i_curves.main(["--out_path", str(out), "--output", str(target)]) == 0
         assert target.with_suffix(".png").stat().st_size > 10000
+    printed = capsys.readouterr().out
+    assert "b: per-pixel prior 58.0 % (val subset) - never passes it; best 55.0 % at update 4" in printed
+    fig_i2i_curves.report_passes({"x": {"val/pixel_accuracy": [(2, 59.0), (4, 57.0), (6, 61.0)]}}, 58.0, "val subset")
+    assert "x: per-pixel prior 58.0 % (val subset) - passes it at update 2; best 61.0 % at update 6" in (
+        capsys.readouterr().out)
 
 
 def test_sweep_dry_run_lists_the_grid_and_skips_finished_runs(tmp_path, capsys):
