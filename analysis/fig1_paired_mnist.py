@@ -1,5 +1,8 @@
 """Paper Fig. 1: PairedMNIST FID and dependency metric vs paired samples,
 for lambda 0.1 and 0.9; GAN, FactorGAN, FactorGAN-no-cp; ours beside the paper's.
+Also writes the numbers as a markdown table (OUTPUT.md): per run, FID and
+dependency under every evaluation classifier it was scored with, and the
+paper's values.
 
     python -m analysis.fig1_paired_mnist --out_path out
 """
@@ -25,6 +28,36 @@ def score(result: dict, key: str, classifier: str | None) -> float:
     return by[classifier][key]
 
 
+def paper_value(rows: list[dict[str, str]], column: str, model: str, count: int, lam: float) -> str:
+    """The paper's value for a cell ("-" where the paper has none)."""
+    for r in rows:
+        if (r["Model"], int(r["Paired samples"]), float(r["Lambda"])) == (model, count, lam):
+            return r[column]
+    return "-"
+
+
+def markdown_table(runs: list[dict]) -> str:
+    """One row per run (by lambda, paired count, model): FID and dependency
+    under each evaluation classifier ("ours / reference"), the paper's beside."""
+    fid, dep = paper_rows("fig1_fid"), paper_rows("fig1_dependency")
+    classifiers = sorted({c for r in runs for c in r.get("by_classifier", {r.get("classifier", "ours"): 0})},
+                         key=lambda c: c != "ours")
+    names = " / ".join(classifiers)
+    lines = [f"| lambda | paired | model | FID ({names}) | paper FID | dependency ({names}) | paper dependency |",
+             "|---|---|---|---|---|---|---|"]
+
+    def scores(r: dict, key: str) -> str:
+        by = r.get("by_classifier", {r.get("classifier", "ours"): r})
+        return " / ".join(f"{by[c][key]:.{2 if key == 'fid' else 3}f}" if c in by else "-" for c in classifiers)
+
+    order = list(MODELS)
+    for r in sorted(runs, key=lambda r: (-float(r["lambda"]), int(r["num_joint_samples"]), order.index(r["model"]))):
+        lam, count, model = float(r["lambda"]), int(r["num_joint_samples"]), r["model"]
+        lines.append(f"| {lam} | {count} | {model} | {scores(r, 'fid')} | {paper_value(fid, 'FID', model, count, lam)}"
+                     f" | {scores(r, 'dependency')} | {paper_value(dep, 'Diff', model, count, lam)} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = figure_args(__doc__, "fig1_paired_mnist")
     p.add_argument("--classifier", choices=["ours", "reference"], default=None,
@@ -47,7 +80,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                       ([float(r["num_joint_samples"])] if MODELS[r["model"]].uses_pairs else counts)], ours=True)
             ax.set(xscale="log", yscale="log" if key == "fid" else "linear", xlabel="paired samples",
                    ylabel=f"{label} (lower is better)", title=f"lambda = {lam}")
-    finish(fig, axes.ravel(), args.output, bool(ours), "PairedMNIST (Fig. 1)")
+    paths = finish(fig, axes.ravel(), args.output, bool(ours), "PairedMNIST (Fig. 1)")
+    if ours:
+        table = paths[0].with_suffix(".md")
+        table.write_text(markdown_table(ours))
+        print(f"wrote {table}")
     return 0
 
 

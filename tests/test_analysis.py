@@ -142,6 +142,12 @@ def test_fig1_draws_a_chosen_classifier_and_names_runs_without_it(tmp_path):
     out = tmp_path / "fig" / "f"
     assert fig1_paired_mnist.main(["--out_path", str(tmp_path), "--output", str(out), "--classifier", "reference"]) == 0
     assert out.with_suffix(".png").stat().st_size > 10000
+    table = out.with_suffix(".md").read_text().splitlines()
+    assert table[0].startswith("| lambda | paired | model | FID (ours / reference) | paper FID |")
+    # rows by lambda, count, model; the paper's values looked up by model, count and lambda
+    assert table[2:] == ["| 0.9 | 10 | GAN | 9.00 / 3.00 | 144.05 | 1.000 / 0.900 | 0.6944 |",
+                         "| 0.9 | 10 | FactorGAN-no-cp | 9.00 / 3.00 | 2.598 | 1.000 / 0.900 | 1.488 |",
+                         "| 0.9 | 100 | GAN | 9.00 / 3.00 | 18.52 | 1.000 / 0.900 | 0.3664 |"]
     _run(tmp_path, "PairedMNIST", "old", {"model": "GAN", "num_joint_samples": 5, "lambda": 0.9, "fid": 1.0,
                                           "dependency": 1.0})
     with pytest.raises(SystemExit, match="old has no scores for the 'reference' classifier"):
