@@ -40,21 +40,21 @@ def markdown_table(runs: list[dict]) -> str:
     """One row per run (by lambda, paired count, model): FID and dependency
     under each evaluation classifier ("ours / reference"), the paper's beside."""
     fid, dep = paper_rows("fig1_fid"), paper_rows("fig1_dependency")
-    classifiers = sorted({c for r in runs for c in r.get("by_classifier", {r.get("classifier", "ours"): 0})},
-                         key=lambda c: c != "ours")
+    by_classifier = [r.get("by_classifier") or {r.get("classifier", "ours"): r} for r in runs]
+    classifiers = sorted({c for by in by_classifier for c in by}, key=lambda c: c != "ours")
     names = " / ".join(classifiers)
     lines = [f"| lambda | paired | model | FID ({names}) | paper FID | dependency ({names}) | paper dependency |",
              "|---|---|---|---|---|---|---|"]
 
-    def scores(r: dict, key: str) -> str:
-        by = r.get("by_classifier", {r.get("classifier", "ours"): r})
+    def scores(by: dict, key: str) -> str:
         return " / ".join(f"{by[c][key]:.{2 if key == 'fid' else 3}f}" if c in by else "-" for c in classifiers)
 
     order = list(MODELS)
-    for r in sorted(runs, key=lambda r: (-float(r["lambda"]), int(r["num_joint_samples"]), order.index(r["model"]))):
+    for r, by in sorted(zip(runs, by_classifier, strict=True), key=lambda x: (
+            -float(x[0]["lambda"]), int(x[0]["num_joint_samples"]), order.index(x[0]["model"]))):
         lam, count, model = float(r["lambda"]), int(r["num_joint_samples"]), r["model"]
-        lines.append(f"| {lam} | {count} | {model} | {scores(r, 'fid')} | {paper_value(fid, 'FID', model, count, lam)}"
-                     f" | {scores(r, 'dependency')} | {paper_value(dep, 'Diff', model, count, lam)} |")
+        lines.append(f"| {lam} | {count} | {model} | {scores(by, 'fid')} | {paper_value(fid, 'FID', model, count, lam)}"
+                     f" | {scores(by, 'dependency')} | {paper_value(dep, 'Diff', model, count, lam)} |")
     return "\n".join(lines) + "\n"
 
 
