@@ -71,8 +71,9 @@ def mlp_coupled_generator(nz: int, sizes: Mapping[str, int], hidden: int = 128, 
 
     trunks = _trunks(trunk, list(sizes), shared)
     heads = {p: nn.Sequential(nn.Linear(hidden, size), nn.Sigmoid()) for p, size in sizes.items()}
-    enc = {p: MLPDiscriminator(size, hidden, spectral_norm=False, outputs=nz) for p, size in sizes.items()} \
-        if encoders else None  # built only when asked for: CoGAN's initialisation draws nothing for them
+    # built only when asked for: CoGAN's initialisation draws nothing for them
+    enc = None if not encoders else {
+        p: MLPDiscriminator(size, hidden, spectral_norm=False, outputs=nz) for p, size in sizes.items()}
     return CoupledGenerator(trunks, heads, encoders=enc)
 
 
