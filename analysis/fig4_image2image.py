@@ -1,6 +1,8 @@
 """Paper Fig. 4: Cityscapes photo -> segmentation, pixel accuracy and MSE vs
 paired samples; GAN, FactorGAN, CycleGAN (and pix2pix, photo-blind baselines
-of ours); ours beside the paper's.
+of ours); ours beside the paper's. Also writes the numbers as markdown
+(OUTPUT.md): per run and per photo-blind baseline, pixel accuracy, mean class
+accuracy, mean IoU and MSE beside the paper's; then the IoU of every class.
 
     python -m analysis.fig4_image2image --out_path out
 """
@@ -12,6 +14,48 @@ from collections.abc import Sequence
 
 from analysis.collect import collect, paper_rows
 from analysis.plotting import draw, figure_args, finish, setup_matplotlib
+from training.models_registry import MODELS
+
+# (results.json key, column title, decimals)
+SCORES = (("accuracy", "pixel acc. %", 1), ("mean_class_accuracy", "mean class acc. %", 1),
+          ("mean_iou", "mean IoU %", 1), ("mse", "MSE", 4))
+
+
+def paper_value(rows: list[dict[str, str]], metric: str, model: str, count: int) -> str:
+    """The paper's Fig. 4 value ("-" where it has none); a model without pairs
+    (CycleGAN) is listed at 0 paired samples."""
+    count = count if model in MODELS and MODELS[model].uses_pairs else 0
+    return next((r["Perf"] for r in rows if (r["Model"], int(r["Paired samples"]), r["Metric"]) == (model, count, metric)),
+                "-")
+
+
+def markdown_tables(runs: list[dict]) -> str:
+    """Two markdown tables: one row per run, then per photo-blind baseline (from
+    the first run that has them: they depend on the training maps and the image
+    size only), with the paper's accuracy and MSE; then the IoU of each class
+    (rows) for each run and baseline (columns). Scores a run lacks show "-"."""
+    paper = paper_rows("fig4_cityscapes")
+    baselines = next((r["baselines"] for r in runs if r.get("baselines")), {})
+    rows = [(r["experiment"], r["model"], int(r["num_joint_samples"]), r) for r in runs]
+    rows += [(name, name, 0, scores) for name, scores in baselines.items()]
+
+    def fmt(value: float | None, decimals: int) -> str:
+        return "-" if value is None else f"{value:.{decimals}f}"
+
+    lines = ["| run | model | paired | " + " | ".join(title for _, title, _ in SCORES)
+             + " | paper acc. % | paper MSE |", "|---" * (len(SCORES) + 5) + "|"]
+    for name, model, count, scores in rows:
+        values = " | ".join(fmt(scores.get(key), decimals) for key, _, decimals in SCORES)
+        lines.append(f"| {name} | {model} | {count or '-'} | {values} | {paper_value(paper, 'Accuracy', model, count)}"
+                     f" | {paper_value(paper, 'MSE', model, count)} |")
+    classes = list(next((s["per_class"] for *_, s in rows if s.get("per_class")), {}))
+    if classes:
+        lines += ["", "IoU % per class:", "", "| class | " + " | ".join(name for name, *_ in rows) + " |",
+                  "|---" * (len(rows) + 1) + "|"]
+        for c in classes:
+            ious = (fmt(s.get("per_class", {}).get(c, {}).get("iou"), 1) for *_, s in rows)
+            lines.append(f"| {c} | " + " | ".join(ious) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,7 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         mine += [(name, float(r["num_joint_samples"]), b[key]) for r in ours for name, b in r["baselines"].items()]
         draw(ax, mine, ours=True)
         ax.set(xscale="log", xlabel="paired samples", ylabel=f"{metric} ({better} is better)")
-    finish(fig, axes, args.output, bool(ours), "Image2Image, Cityscapes (Fig. 4)")
+    paths = finish(fig, axes, args.output, bool(ours), "Image2Image, Cityscapes (Fig. 4)")
+    if ours:
+        table = paths[0].with_suffix(".md")
+        table.write_text(markdown_tables(ours))
+        print(f"wrote {table}")
     return 0
 
 

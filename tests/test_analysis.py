@@ -102,6 +102,28 @@ def test_i2i_curves_read_val_scores_and_draw_them_with_the_baselines(tmp_path, c
         capsys.readouterr().out)
 
 
+def test_fig4_tables_list_runs_baselines_paper_values_and_class_ious(tmp_path):
+    def scores(acc, road, sky=None):
+        return {"accuracy": acc, "mean_class_accuracy": acc / 2, "mean_iou": acc / 4, "mse": 0.03,
+                "per_class": {"road": {"accuracy": 90.0, "iou": road}, "sky": {"accuracy": None, "iou": sky}}}
+    prior = {"prior (photo-blind)": scores(60.0, 70.0)}
+    _run(tmp_path, "Image2Image", "f", {"model": "FactorGAN", "num_joint_samples": 25, **scores(66.0, 80.0, 12.5),
+                                        "baselines": prior})
+    _run(tmp_path, "Image2Image", "c", {"model": "CycleGAN", "num_joint_samples": 25, "accuracy": 50.0,
+                                        "mse": 0.05, "baselines": prior})  # an older run: no class scores
+    out = tmp_path / "fig" / "i2i"
+    assert fig4_image2image.main(["--out_path", str(tmp_path), "--output", str(out)]) == 0
+    table = out.with_suffix(".md").read_text().splitlines()
+    assert table[0] == ("| run | model | paired | pixel acc. % | mean class acc. % | mean IoU % | MSE | paper acc. % "
+                        "| paper MSE |")
+    # CycleGAN's paper value is listed at 0 pairs (it uses none); the paper gives it no MSE
+    assert table[2:5] == ["| c | CycleGAN | 25 | 50.0 | - | - | 0.0500 | 56.76 | - |",
+                          "| f | FactorGAN | 25 | 66.0 | 33.0 | 16.5 | 0.0300 | 71.66 | 0.02665 |",
+                          "| prior (photo-blind) | prior (photo-blind) | - | 60.0 | 30.0 | 15.0 | 0.0300 | - | - |"]
+    assert table[5:7] == ["", "IoU % per class:"] and table[8:] == ["| class | c | f | prior (photo-blind) |", "|---|---|---|---|",
+                         "| road | - | 80.0 | 70.0 |", "| sky | - | 12.5 | - |"]
+
+
 def test_sweep_dry_run_lists_the_grid_and_skips_finished_runs(tmp_path, capsys):
     args = ["fig1", "--out_path", str(tmp_path), "--budget", "0.05", "--paired", "10", "100", "--lambdas", "0.9",
             "--dry_run"]
