@@ -80,11 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       ([float(r["num_joint_samples"])] if MODELS[r["model"]].uses_pairs else counts)], ours=True)
             ax.set(xscale="log", yscale="log" if key == "fid" else "linear", xlabel="paired samples",
                    ylabel=f"{label} (lower is better)", title=f"lambda = {lam}")
-    paths = finish(fig, axes.ravel(), args.output, bool(ours), "PairedMNIST (Fig. 1)")
-    if ours:
-        table = paths[0].with_suffix(".md")
-        table.write_text(markdown_table(ours))
-        print(f"wrote {table}")
+    finish(fig, axes.ravel(), args.output, bool(ours), "PairedMNIST (Fig. 1)", markdown_table(ours) if ours else None)
     return 0
 
 

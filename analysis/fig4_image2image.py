@@ -25,8 +25,8 @@ def paper_value(rows: list[dict[str, str]], metric: str, model: str, count: int)
     """The paper's Fig. 4 value ("-" where it has none); a model without pairs
     (CycleGAN) is listed at 0 paired samples."""
     count = count if model in MODELS and MODELS[model].uses_pairs else 0
-    return next((r["Perf"] for r in rows if (r["Model"], int(r["Paired samples"]), r["Metric"]) == (model, count, metric)),
-                "-")
+    cell = (model, count, metric)
+    return next((r["Perf"] for r in rows if (r["Model"], int(r["Paired samples"]), r["Metric"]) == cell), "-")
 
 
 def markdown_tables(runs: list[dict]) -> str:
@@ -76,11 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         mine += [(name, float(r["num_joint_samples"]), b[key]) for r in ours for name, b in r["baselines"].items()]
         draw(ax, mine, ours=True)
         ax.set(xscale="log", xlabel="paired samples", ylabel=f"{metric} ({better} is better)")
-    paths = finish(fig, axes, args.output, bool(ours), "Image2Image, Cityscapes (Fig. 4)")
-    if ours:
-        table = paths[0].with_suffix(".md")
-        table.write_text(markdown_tables(ours))
-        print(f"wrote {table}")
+    title = "Image2Image, Cityscapes (Fig. 4)"
+    finish(fig, axes, args.output, bool(ours), title, markdown_tables(ours) if ours else None)
     return 0
 
 

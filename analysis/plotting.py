@@ -52,8 +52,9 @@ def draw(ax, points: Iterable[tuple[str, float, float]], ours: bool) -> None:
         ax.errorbar(xs, means, yerr=sds if any(sds) else None, capsize=2, **style)
 
 
-def finish(fig, axes: Sequence, output: str, has_ours: bool, title: str) -> list[Path]:
-    """Legends, a title that says when no runs of ours exist, PNG and PDF."""
+def finish(fig, axes: Sequence, output: str, has_ours: bool, title: str, table: str | None = None) -> list[Path]:
+    """Legends, a title that says when no runs of ours exist, PNG and PDF, and
+    the markdown table beside them (.md) when one is given."""
     for ax in axes:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=6)
@@ -64,5 +65,8 @@ def finish(fig, axes: Sequence, output: str, has_ours: bool, title: str) -> list
     paths[0].parent.mkdir(parents=True, exist_ok=True)
     for path in paths:
         fig.savefig(path, dpi=150)
+    if table is not None:
+        paths.append(paths[0].with_suffix(".md"))
+        paths[-1].write_text(table)
     print("wrote " + ", ".join(str(p) for p in paths))
     return paths
