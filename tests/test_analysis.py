@@ -120,7 +120,8 @@ def test_fig4_tables_list_runs_baselines_paper_values_and_class_ious(tmp_path):
     assert table[2:5] == ["| c | CycleGAN | 25 | 50.0 | - | - | 0.0500 | 56.76 | - |",
                           "| f | FactorGAN | 25 | 66.0 | 33.0 | 16.5 | 0.0300 | 71.66 | 0.02665 |",
                           "| prior (photo-blind) | prior (photo-blind) | - | 60.0 | 30.0 | 15.0 | 0.0300 | - | - |"]
-    assert table[5:7] == ["", "IoU % per class:"] and table[8:] == ["| class | c | f | prior (photo-blind) |", "|---|---|---|---|",
+    assert table[5:7] == ["", "IoU % per class:"]
+    assert table[8:] == ["| class | c | f | prior (photo-blind) |", "|---|---|---|---|",
                          "| road | - | 80.0 | 70.0 |", "| sky | - | 12.5 | - |"]
 
 
