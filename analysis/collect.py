@@ -36,6 +36,14 @@ def paper_rows(name: str) -> list[dict[str, str]]:
     return list(csv.DictReader(text.splitlines(), delimiter=delimiter))
 
 
+def paper_value(rows: list[dict[str, str]], column: str, cell: dict[str, Any]) -> str:
+    """The value in `column` of the first paper row whose columns hold the
+    values of `cell` (numbers compared as numbers), or "-" when none does."""
+    def holds(row: dict[str, str]) -> bool:
+        return all(float(row[k]) == v if isinstance(v, int | float) else row[k] == v for k, v in cell.items())
+    return next((r[column] for r in rows if holds(r)), "-")
+
+
 def flat(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested results -> one level with dotted keys (lists are left out)."""
     out: dict[str, Any] = {}

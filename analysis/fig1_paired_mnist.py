@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from analysis.collect import collect, paper_rows
+from analysis.collect import collect, paper_rows, paper_value
 from analysis.plotting import draw, figure_args, finish, setup_matplotlib
 from training.models_registry import MODELS
 
@@ -28,18 +28,12 @@ def score(result: dict, key: str, classifier: str | None) -> float:
     return by[classifier][key]
 
 
-def paper_value(rows: list[dict[str, str]], column: str, model: str, count: int, lam: float) -> str:
-    """The paper's value for a cell ("-" where the paper has none)."""
-    for r in rows:
-        if (r["Model"], int(r["Paired samples"]), float(r["Lambda"])) == (model, count, lam):
-            return r[column]
-    return "-"
-
-
 def markdown_table(runs: list[dict]) -> str:
     """One row per run (by lambda, paired count, model): FID and dependency
     under each evaluation classifier ("ours / reference"), the paper's beside."""
     fid, dep = paper_rows("fig1_fid"), paper_rows("fig1_dependency")
+    order = list(MODELS)
+    runs = sorted(runs, key=lambda r: (-float(r["lambda"]), int(r["num_joint_samples"]), order.index(r["model"])))
     by_classifier = [r.get("by_classifier") or {r.get("classifier", "ours"): r} for r in runs]
     classifiers = sorted({c for by in by_classifier for c in by}, key=lambda c: c != "ours")
     names = " / ".join(classifiers)
@@ -49,12 +43,11 @@ def markdown_table(runs: list[dict]) -> str:
     def scores(by: dict, key: str) -> str:
         return " / ".join(f"{by[c][key]:.{2 if key == 'fid' else 3}f}" if c in by else "-" for c in classifiers)
 
-    order = list(MODELS)
-    for r, by in sorted(zip(runs, by_classifier, strict=True), key=lambda x: (
-            -float(x[0]["lambda"]), int(x[0]["num_joint_samples"]), order.index(x[0]["model"]))):
+    for r, by in zip(runs, by_classifier, strict=True):
         lam, count, model = float(r["lambda"]), int(r["num_joint_samples"]), r["model"]
-        lines.append(f"| {lam} | {count} | {model} | {scores(by, 'fid')} | {paper_value(fid, 'FID', model, count, lam)}"
-                     f" | {scores(by, 'dependency')} | {paper_value(dep, 'Diff', model, count, lam)} |")
+        cell = {"Model": model, "Paired samples": count, "Lambda": lam}
+        lines.append(f"| {lam} | {count} | {model} | {scores(by, 'fid')} | {paper_value(fid, 'FID', cell)}"
+                     f" | {scores(by, 'dependency')} | {paper_value(dep, 'Diff', cell)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -12,21 +12,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from analysis.collect import collect, paper_rows
+from analysis.collect import collect, paper_rows, paper_value
 from analysis.plotting import draw, figure_args, finish, setup_matplotlib
 from training.models_registry import MODELS
 
 # (results.json key, column title, decimals)
 SCORES = (("accuracy", "pixel acc. %", 1), ("mean_class_accuracy", "mean class acc. %", 1),
           ("mean_iou", "mean IoU %", 1), ("mse", "MSE", 4))
-
-
-def paper_value(rows: list[dict[str, str]], metric: str, model: str, count: int) -> str:
-    """The paper's Fig. 4 value ("-" where it has none); a model without pairs
-    (CycleGAN) is listed at 0 paired samples."""
-    count = count if model in MODELS and MODELS[model].uses_pairs else 0
-    cell = (model, count, metric)
-    return next((r["Perf"] for r in rows if (r["Model"], int(r["Paired samples"]), r["Metric"]) == cell), "-")
 
 
 def markdown_tables(runs: list[dict]) -> str:
@@ -46,8 +38,11 @@ def markdown_tables(runs: list[dict]) -> str:
              + " | paper acc. % | paper MSE |", "|---" * (len(SCORES) + 5) + "|"]
     for name, model, count, scores in rows:
         values = " | ".join(fmt(scores.get(key), decimals) for key, _, decimals in SCORES)
-        lines.append(f"| {name} | {model} | {count or '-'} | {values} | {paper_value(paper, 'Accuracy', model, count)}"
-                     f" | {paper_value(paper, 'MSE', model, count)} |")
+        # the paper lists a model without pairs (CycleGAN) at 0 paired samples
+        cell = {"Model": model, "Paired samples": count if model in MODELS and MODELS[model].uses_pairs else 0}
+        lines.append(f"| {name} | {model} | {count or '-'} | {values} | "
+                     f"{paper_value(paper, 'Perf', {**cell, 'Metric': 'Accuracy'})} | "
+                     f"{paper_value(paper, 'Perf', {**cell, 'Metric': 'MSE'})} |")
     classes = list(next((s["per_class"] for *_, s in rows if s.get("per_class")), {}))
     if classes:
         lines += ["", "IoU % per class:", "", "| class | " + " | ".join(name for name, *_ in rows) + " |",
