@@ -1,14 +1,17 @@
 """Paper Fig. 1: PairedMNIST FID and dependency metric vs paired samples,
 for lambda 0.1 and 0.9; GAN, FactorGAN, FactorGAN-no-cp; ours beside the paper's.
-Also writes the numbers as a markdown table (OUTPUT.md): per run, FID and
+Also writes the numbers as markdown (OUTPUT.md): per run, FID and
 dependency under every evaluation classifier it was scored with, and the
-paper's values.
+paper's values; then the paper's orderings checked on the runs (FactorGAN vs
+GAN and vs FactorGAN-no-cp at each count, and each model's trend with more
+pairs).
 
     python -m analysis.fig1_paired_mnist --out_path out
 """
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Sequence
 
@@ -28,14 +31,29 @@ def score(result: dict, key: str, classifier: str | None) -> float:
     return by[classifier][key]
 
 
+PAPER_COLUMNS = {"fid": ("fig1_fid", "FID"), "dependency": ("fig1_dependency", "Diff")}
+# the paper's pairwise claims: (score, model, the model it is compared with)
+COMPARISONS = (("fid", "FactorGAN", "GAN"), ("dependency", "FactorGAN", "GAN"),
+               ("dependency", "FactorGAN", "FactorGAN-no-cp"))
+
+
+def by_classifier(result: dict) -> dict[str, dict]:
+    """A run's scores per evaluation classifier (older runs: only their own)."""
+    return result.get("by_classifier") or {result.get("classifier", "ours"): result}
+
+
+def classifier_names(runs: list[dict]) -> list[str]:
+    """Every evaluation classifier the runs were scored with, ours first."""
+    return sorted({c for r in runs for c in by_classifier(r)}, key=lambda c: c != "ours")
+
+
 def markdown_table(runs: list[dict]) -> str:
     """One row per run (by lambda, paired count, model): FID and dependency
     under each evaluation classifier ("ours / reference"), the paper's beside."""
     fid, dep = paper_rows("fig1_fid"), paper_rows("fig1_dependency")
     order = list(MODELS)
     runs = sorted(runs, key=lambda r: (-float(r["lambda"]), int(r["num_joint_samples"]), order.index(r["model"])))
-    by_classifier = [r.get("by_classifier") or {r.get("classifier", "ours"): r} for r in runs]
-    classifiers = sorted({c for by in by_classifier for c in by}, key=lambda c: c != "ours")
+    classifiers = classifier_names(runs)
     names = " / ".join(classifiers)
     lines = [f"| lambda | paired | model | FID ({names}) | paper FID | dependency ({names}) | paper dependency |",
              "|---|---|---|---|---|---|---|"]
@@ -43,11 +61,71 @@ def markdown_table(runs: list[dict]) -> str:
     def scores(by: dict, key: str) -> str:
         return " / ".join(f"{by[c][key]:.{2 if key == 'fid' else 3}f}" if c in by else "-" for c in classifiers)
 
-    for r, by in zip(runs, by_classifier, strict=True):
-        lam, count, model = float(r["lambda"]), int(r["num_joint_samples"]), r["model"]
+    for r in runs:
+        lam, count, model, by = float(r["lambda"]), int(r["num_joint_samples"]), r["model"], by_classifier(r)
         cell = {"Model": model, "Paired samples": count, "Lambda": lam}
         lines.append(f"| {lam} | {count} | {model} | {scores(by, 'fid')} | {paper_value(fid, 'FID', cell)}"
                      f" | {scores(by, 'dependency')} | {paper_value(dep, 'Diff', cell)} |")
+    return "\n".join(lines) + "\n"
+
+
+def orderings(runs: list[dict]) -> str:
+    """The paper's orderings checked on the runs, as markdown. First, at each
+    lambda and paired count with runs of both models, every comparison of
+    COMPARISONS: our two values under each classifier, the paper's, and
+    whether ours are in the paper's order. Then, per lambda, model using pairs
+    and score, with runs at two counts or more, the values along the counts
+    and whether they rank the counts as the paper's do (the trend with more
+    pairs). A model without pairs (no-cp) stands at every count of its lambda."""
+    classifiers = classifier_names(runs)
+    names = " / ".join(classifiers)
+    scores: dict[tuple[float, int, str], dict[str, dict]] = {}
+    counts = sorted({int(r["num_joint_samples"]) for r in runs if MODELS[r["model"]].uses_pairs})
+    for r in runs:
+        lam, model = float(r["lambda"]), r["model"]
+        for count in [int(r["num_joint_samples"])] if MODELS[model].uses_pairs else counts:
+            scores[(lam, count, model)] = by_classifier(r)
+    paper = {key: paper_rows(table) for key, (table, _) in PAPER_COLUMNS.items()}
+
+    def paper_of(key: str, lam: float, count: int, model: str) -> float | None:
+        value = paper_value(paper[key], PAPER_COLUMNS[key][1], {"Model": model, "Paired samples": count,
+                                                                 "Lambda": lam})
+        return None if value == "-" else float(value)
+
+    def same_order(ours: list[float], theirs: list[float | None]) -> str:
+        if None in theirs:
+            return "-"
+        if len(set(ours)) < len(ours):
+            return "tie"
+        return "yes" if sorted(range(len(ours)), key=ours.__getitem__) == sorted(
+            range(len(theirs)), key=theirs.__getitem__) else "**no**"
+
+    def text(values: Sequence[float | None], sep: str) -> str:
+        return sep.join("-" if v is None else f"{v:.3g}" for v in values)
+
+    def compare(key: str, cells: list[tuple[float, int, str]], sep: str) -> str:
+        """Ours under each classifier | the paper's | whether each of ours is in the paper's order."""
+        ours = [[scores[cell].get(c, {}).get(key) for cell in cells] for c in classifiers]
+        theirs = [paper_of(key, *cell) for cell in cells]
+        agree = " / ".join("-" if None in o else same_order(o, theirs) for o in ours)
+        return f"{' / '.join(text(o, sep) for o in ours)} | {text(theirs, sep)} | {agree}"
+
+    pairs, trends = [], []
+    lambdas = sorted({lam for lam, _, _ in scores}, reverse=True)
+    for lam, count, (key, model, other) in itertools.product(lambdas, counts, COMPARISONS):
+        cells = [(lam, count, model), (lam, count, other)]
+        if all(cell in scores for cell in cells):
+            pairs.append(f"| {lam} | {count} | {key} | {other} | {compare(key, cells, ' vs ')} |")
+    for lam, model, key in itertools.product(lambdas, [m for m in MODELS if MODELS[m].uses_pairs], PAPER_COLUMNS):
+        cells = [(lam, c, model) for c in counts if (lam, c, model) in scores]
+        if len(cells) > 1:
+            trends.append(f"| {lam} | {model} | {key} | {', '.join(str(c) for _, c, _ in cells)} | "
+                          f"{compare(key, cells, ', ')} |")
+    lines = ["Orderings (lower is better for both scores):"]
+    for header, rows in (("paired | score | FactorGAN vs", pairs), ("model | score | paired", trends)):
+        if rows:
+            lines += ["", f"| lambda | {header} | ours ({names}) | paper | same order as the paper |",
+                      "|---|---|---|---|---|---|---|", *rows]
     return "\n".join(lines) + "\n"
 
 
@@ -73,7 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                       ([float(r["num_joint_samples"])] if MODELS[r["model"]].uses_pairs else counts)], ours=True)
             ax.set(xscale="log", yscale="log" if key == "fid" else "linear", xlabel="paired samples",
                    ylabel=f"{label} (lower is better)", title=f"lambda = {lam}")
-    finish(fig, axes.ravel(), args.output, bool(ours), "PairedMNIST (Fig. 1)", markdown_table(ours) if ours else None)
+    table = markdown_table(ours) + "\n" + orderings(ours) if ours else None
+    finish(fig, axes.ravel(), args.output, bool(ours), "PairedMNIST (Fig. 1)", table)
     return 0
 
 

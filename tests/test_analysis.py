@@ -168,13 +168,47 @@ def test_fig1_draws_a_chosen_classifier_and_names_runs_without_it(tmp_path):
     table = out.with_suffix(".md").read_text().splitlines()
     assert table[0].startswith("| lambda | paired | model | FID (ours / reference) | paper FID |")
     # rows by lambda, count, model; the paper's values looked up by model, count and lambda
-    assert table[2:] == ["| 0.9 | 10 | GAN | 9.00 / 3.00 | 144.05 | 1.000 / 0.900 | 0.6944 |",
-                         "| 0.9 | 10 | FactorGAN-no-cp | 9.00 / 3.00 | 2.598 | 1.000 / 0.900 | 1.488 |",
-                         "| 0.9 | 100 | GAN | 9.00 / 3.00 | 18.52 | 1.000 / 0.900 | 0.3664 |"]
+    assert table[2:7] == ["| 0.9 | 10 | GAN | 9.00 / 3.00 | 144.05 | 1.000 / 0.900 | 0.6944 |",
+                          "| 0.9 | 10 | FactorGAN-no-cp | 9.00 / 3.00 | 2.598 | 1.000 / 0.900 | 1.488 |",
+                          "| 0.9 | 100 | GAN | 9.00 / 3.00 | 18.52 | 1.000 / 0.900 | 0.3664 |",
+                          "", "Orderings (lower is better for both scores):"]
     _run(tmp_path, "PairedMNIST", "old", {"model": "GAN", "num_joint_samples": 5, "lambda": 0.9, "fid": 1.0,
                                           "dependency": 1.0})
     with pytest.raises(SystemExit, match="old has no scores for the 'reference' classifier"):
         fig1_paired_mnist.main(["--out_path", str(tmp_path), "--output", str(out), "--classifier", "reference"])
+
+
+def test_fig1_orderings_compare_ours_with_the_papers_order(tmp_path):
+    # (model, paired, lambda): FID ours, FID reference, dependency ours, dependency reference
+    runs = {("GAN", 10, 0.9): (50, 40, 0.5, 0.6), ("GAN", 100, 0.9): (20, 15, 0.7, 0.4),
+            ("FactorGAN", 10, 0.9): (10, 12, 1.3, 1.2), ("FactorGAN", 100, 0.9): (30, 9, 1.0, 1.1),
+            ("FactorGAN-no-cp", 100, 0.9): (5, 4, 1.4, 1.1), ("FactorGAN", 100, 0.1): (5, 4, 0.2, 0.2)}
+    for (model, n, lam), (f, fr, d, dr) in runs.items():
+        by = {"ours": {"fid": f, "dependency": d}, "reference": {"fid": fr, "dependency": dr}}
+        _run(tmp_path, "PairedMNIST", f"{model}_{n}_{lam}", {"model": model, "num_joint_samples": n, "lambda": lam,
+                                                             "by_classifier": by, **by["ours"]})
+    lines = fig1_paired_mnist.orderings(collect(tmp_path, "PairedMNIST")).splitlines()
+
+    def row(*cells: str) -> str:
+        return "| " + " | ".join(cells) + " |"
+
+    same = "same order as the paper"
+    first = lines.index(row("lambda", "paired", "score", "FactorGAN vs", "ours (ours / reference)", "paper", same))
+    # no-cp (trained at 100) stands at 10 too; nothing at lambda 0.1, where FactorGAN has no partner
+    assert lines[first + 2:] == [
+        row("0.9", "10", "fid", "GAN", "10 vs 50 / 12 vs 40", "10.8 vs 144", "yes / yes"),
+        row("0.9", "10", "dependency", "GAN", "1.3 vs 0.5 / 1.2 vs 0.6", "1.25 vs 0.694", "yes / yes"),
+        row("0.9", "10", "dependency", "FactorGAN-no-cp", "1.3 vs 1.4 / 1.2 vs 1.1", "1.25 vs 1.49", "yes / **no**"),
+        row("0.9", "100", "fid", "GAN", "30 vs 20 / 9 vs 15", "4.45 vs 18.5", "**no** / yes"),
+        row("0.9", "100", "dependency", "GAN", "1 vs 0.7 / 1.1 vs 0.4", "1.21 vs 0.366", "yes / yes"),
+        row("0.9", "100", "dependency", "FactorGAN-no-cp", "1 vs 1.4 / 1.1 vs 1.1", "1.21 vs 1.49", "yes / tie"),
+        "",
+        row("lambda", "model", "score", "paired", "ours (ours / reference)", "paper", same),
+        "|---|---|---|---|---|---|---|",
+        row("0.9", "GAN", "fid", "10, 100", "50, 20 / 40, 15", "144, 18.5", "yes / yes"),
+        row("0.9", "GAN", "dependency", "10, 100", "0.5, 0.7 / 0.6, 0.4", "0.694, 0.366", "**no** / yes"),
+        row("0.9", "FactorGAN", "fid", "10, 100", "10, 30 / 12, 9", "10.8, 4.45", "**no** / yes"),
+        row("0.9", "FactorGAN", "dependency", "10, 100", "1.3, 1 / 1.2, 1.1", "1.25, 1.21", "yes / yes")]
 
 
 def test_sweep_through_submitit_skips_finished_runs(mnist_root, tmp_path, capsys):
