@@ -31,7 +31,8 @@ def score(result: dict, key: str, classifier: str | None) -> float:
     return by[classifier][key]
 
 
-PAPER_COLUMNS = {"fid": ("fig1_fid", "FID"), "dependency": ("fig1_dependency", "Diff")}
+# score -> the paper's table, its column, the axis label
+PAPER_COLUMNS = {"fid": ("fig1_fid", "FID", "FID"), "dependency": ("fig1_dependency", "Diff", "dependency metric")}
 # the paper's pairwise claims: (score, model, the model it is compared with)
 COMPARISONS = (("fid", "FactorGAN", "GAN"), ("dependency", "FactorGAN", "GAN"),
                ("dependency", "FactorGAN", "FactorGAN-no-cp"))
@@ -47,10 +48,16 @@ def classifier_names(runs: list[dict]) -> list[str]:
     return sorted({c for r in runs for c in by_classifier(r)}, key=lambda c: c != "ours")
 
 
+def paper_score(key: str, lam: float, count: int, model: str) -> str:
+    """The paper's value of a score for a model, paired count and lambda, as
+    its table writes it, or "-" where it has none."""
+    table, column, _ = PAPER_COLUMNS[key]
+    return paper_value(paper_rows(table), column, {"Model": model, "Paired samples": count, "Lambda": lam})
+
+
 def markdown_table(runs: list[dict]) -> str:
     """One row per run (by lambda, paired count, model): FID and dependency
     under each evaluation classifier ("ours / reference"), the paper's beside."""
-    fid, dep = paper_rows("fig1_fid"), paper_rows("fig1_dependency")
     order = list(MODELS)
     runs = sorted(runs, key=lambda r: (-float(r["lambda"]), int(r["num_joint_samples"]), order.index(r["model"])))
     classifiers = classifier_names(runs)
@@ -63,9 +70,8 @@ def markdown_table(runs: list[dict]) -> str:
 
     for r in runs:
         lam, count, model, by = float(r["lambda"]), int(r["num_joint_samples"]), r["model"], by_classifier(r)
-        cell = {"Model": model, "Paired samples": count, "Lambda": lam}
-        lines.append(f"| {lam} | {count} | {model} | {scores(by, 'fid')} | {paper_value(fid, 'FID', cell)}"
-                     f" | {scores(by, 'dependency')} | {paper_value(dep, 'Diff', cell)} |")
+        lines.append(f"| {lam} | {count} | {model} | {scores(by, 'fid')} | {paper_score('fid', lam, count, model)}"
+                     f" | {scores(by, 'dependency')} | {paper_score('dependency', lam, count, model)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -85,13 +91,6 @@ def orderings(runs: list[dict]) -> str:
         lam, model = float(r["lambda"]), r["model"]
         for count in [int(r["num_joint_samples"])] if MODELS[model].uses_pairs else counts:
             scores[(lam, count, model)] = by_classifier(r)
-    paper = {key: paper_rows(table) for key, (table, _) in PAPER_COLUMNS.items()}
-
-    def paper_of(key: str, lam: float, count: int, model: str) -> float | None:
-        value = paper_value(paper[key], PAPER_COLUMNS[key][1], {"Model": model, "Paired samples": count,
-                                                                 "Lambda": lam})
-        return None if value == "-" else float(value)
-
     def same_order(ours: list[float], theirs: list[float | None]) -> str:
         if None in theirs:
             return "-"
@@ -106,7 +105,7 @@ def orderings(runs: list[dict]) -> str:
     def compare(key: str, cells: list[tuple[float, int, str]], sep: str) -> str:
         """Ours under each classifier | the paper's | whether each of ours is in the paper's order."""
         ours = [[scores[cell].get(c, {}).get(key) for cell in cells] for c in classifiers]
-        theirs = [paper_of(key, *cell) for cell in cells]
+        theirs = [None if (v := paper_score(key, *cell)) == "-" else float(v) for cell in cells]
         agree = " / ".join("-" if None in o else same_order(o, theirs) for o in ours)
         return f"{' / '.join(text(o, sep) for o in ours)} | {text(theirs, sep)} | {agree}"
 
@@ -137,8 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     plt = setup_matplotlib(args.usetex)
     ours = collect(args.out_path, "PairedMNIST", args.runs)
     fig, axes = plt.subplots(2, 2, figsize=(8, 6))
-    panels = [("fig1_fid", "FID", "fid", "FID"), ("fig1_dependency", "Diff", "dependency", "dependency metric")]
-    for row, (table, column, key, label) in enumerate(panels):
+    for row, (key, (table, column, label)) in enumerate(PAPER_COLUMNS.items()):
         paper = paper_rows(table)
         for col, lam in enumerate((0.1, 0.9)):
             ax = axes[row][col]
