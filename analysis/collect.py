@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import sys
 from collections.abc import Sequence
@@ -28,15 +29,17 @@ def collect(out_path: str | Path, task: str, runs: str = "*") -> list[dict[str, 
     return rows
 
 
-def paper_rows(name: str) -> list[dict[str, str]]:
-    """One of the paper's result tables (analysis/paper_results/<name>.csv)."""
+@functools.cache
+def paper_rows(name: str) -> tuple[dict[str, str], ...]:
+    """One of the paper's result tables (analysis/paper_results/<name>.csv),
+    read once per process."""
     path = PAPER_DIR / f"{name}.csv"
     text = path.read_text()
     delimiter = ";" if ";" in text.splitlines()[0] else ","
-    return list(csv.DictReader(text.splitlines(), delimiter=delimiter))
+    return tuple(csv.DictReader(text.splitlines(), delimiter=delimiter))
 
 
-def paper_value(rows: list[dict[str, str]], column: str, cell: dict[str, Any]) -> str:
+def paper_value(rows: Sequence[dict[str, str]], column: str, cell: dict[str, Any]) -> str:
     """The value in `column` of the first paper row whose columns hold the
     values of `cell` (numbers compared as numbers), or "-" when none does."""
     def holds(row: dict[str, str]) -> bool:

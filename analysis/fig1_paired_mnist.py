@@ -20,15 +20,18 @@ from analysis.plotting import draw, figure_args, finish, setup_matplotlib
 from training.models_registry import MODELS
 
 
+def by_classifier(result: dict) -> dict[str, dict]:
+    """A run's scores per evaluation classifier (older runs: only their own)."""
+    return result.get("by_classifier") or {result.get("classifier", "ours"): result}
+
+
 def score(result: dict, key: str, classifier: str | None) -> float:
-    """A run's score under the named evaluation classifier (default: the run's first)."""
-    if classifier is None or result.get("classifier", "ours") == classifier:
-        return result[key]
-    by = result.get("by_classifier", {})
-    if classifier not in by:
-        raise SystemExit(f"run {result['experiment']} has no scores for the {classifier!r} classifier: "
-                         f"evaluate it with --eval --eval_classifier {classifier}")
-    return by[classifier][key]
+    """A run's score under the named evaluation classifier (default: the run's own)."""
+    by, name = by_classifier(result), classifier or result.get("classifier", "ours")
+    if name not in by:
+        raise SystemExit(f"run {result['experiment']} has no scores for the {name!r} classifier: "
+                         f"evaluate it with --eval --eval_classifier {name}")
+    return by[name][key]
 
 
 # score -> the paper's table, its column, the axis label
@@ -36,11 +39,6 @@ PAPER_COLUMNS = {"fid": ("fig1_fid", "FID", "FID"), "dependency": ("fig1_depende
 # the paper's pairwise claims: (score, model, the model it is compared with)
 COMPARISONS = (("fid", "FactorGAN", "GAN"), ("dependency", "FactorGAN", "GAN"),
                ("dependency", "FactorGAN", "FactorGAN-no-cp"))
-
-
-def by_classifier(result: dict) -> dict[str, dict]:
-    """A run's scores per evaluation classifier (older runs: only their own)."""
-    return result.get("by_classifier") or {result.get("classifier", "ours"): result}
 
 
 def classifier_names(runs: list[dict]) -> list[str]:
@@ -91,6 +89,7 @@ def orderings(runs: list[dict]) -> str:
         lam, model = float(r["lambda"]), r["model"]
         for count in [int(r["num_joint_samples"])] if MODELS[model].uses_pairs else counts:
             scores[(lam, count, model)] = by_classifier(r)
+
     def same_order(ours: list[float], theirs: list[float | None]) -> str:
         if None in theirs:
             return "-"
