@@ -60,12 +60,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     manifest_path = folder / MANIFEST
     entries = {e["file"]: e for e in json.loads(manifest_path.read_text())} if manifest_path.is_file() else {}
+    released = 0
     for run in runs:
+        if not (run / "config.json").is_file() or not (run / "checkpoints" / "G.pt").is_file():
+            print(f"skipped {run.name}: not a training run (no config.json or checkpoints/G.pt), "
+                  "e.g. the scores of an already released generator", file=sys.stderr)
+            continue
         entry = release_run(run, folder)
         entries[entry["file"]] = entry
+        released += 1
         print(f"released {run.name}: {entry['bytes'] / 2**20:.2f} MiB")
     manifest_path.write_text(json.dumps(sorted(entries.values(), key=lambda e: e["file"]), indent=2) + "\n")
-    return 0
+    return 0 if released else 2
 
 
 if __name__ == "__main__":

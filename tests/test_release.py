@@ -34,6 +34,10 @@ def test_a_released_generator_gives_the_reported_numbers_without_its_run(mnist_r
     assert again["model"] == "FactorGAN" and again["pairing"] == "reference"  # the saved options, not the defaults
     assert (again["fid"], again["dependency"]) == (reported["fid"], reported["dependency"])
     assert again["by_classifier"] == reported["by_classifier"]  # both classifiers, as released
+    # those scores are no training run: releasing them again is refused in one line, the manifest kept
+    assert release.main(["--out_path", str(tmp_path / "again"), "--to", str(tmp_path / "rel")]) == 2
+    assert "skipped r: not a training run" in capsys.readouterr().err
+    assert json.loads((tmp_path / "rel" / "manifest.json").read_text()) == manifest
 
 
 def test_generator_needs_eval_and_a_readable_file(mnist_root, tmp_path, capsys):
