@@ -20,7 +20,7 @@ from torchvision.utils import save_image
 
 from common.digit_pairs import split_digits
 from datasets.mnist_pairs import RedrawnPairs, draw_lower_indices, load_mnist, make_pairs
-from eval.mnist import CLASSIFIERS, load_or_train_classifier, paired_mnist_scores
+from eval.mnist import CLASSIFIERS, load_or_train_classifier, paired_mnist_scores, weights_digest
 from eval.sampling import generate
 from models.cogan import coupled_mlp_discriminators, mlp_coupled_generator
 from models.mlp import MLPDiscriminator, MLPGenerator
@@ -92,7 +92,7 @@ class PairedMNIST(Experiment):
         for recipe in opts.eval_classifier:
             classifier, clf_acc = load_or_train_classifier(cache_dir(opts), recipe, train, (test_images, test_labels),
                                                            device, progress=not opts.no_progress)
-            by_classifier[recipe] = {"classifier_test_accuracy": clf_acc,
+            by_classifier[recipe] = {"classifier_test_accuracy": clf_acc, "classifier_weights": weights_digest(classifier),
                                      **paired_mnist_scores(classifier, real, real_labels, fake)}
         recipe = opts.eval_classifier[0]
         scores = by_classifier[recipe]
