@@ -16,7 +16,9 @@ from training.runner import main
 # Training scalars of `_args(..., "--factorGAN", "1", "--log_every", "1", "--max_steps", "3")`
 # at step 3 on the default path (fp32, no compile; torch 2.14.1, CPU, 1 thread), recorded
 # with the output-scaled spectral norm (models/spectral.py). Any change of the default
-# path's numerics (data draws, model construction, losses, precision) shows up here.
+# path's numerics (data draws, model construction, losses, precision) shows up here, far above
+# the 1e-6 relative tolerance; that tolerance absorbs the last-bit differences of another CPU
+# (another machine gave 1.13043606 for 1.13043618).
 RECORDED_STEP3 = {"D/upper/loss": 1.255685806274414, "D/lower/loss": 1.2930843830108643,
                   "D/p_dep/loss": 1.3699157238006592, "D/q_dep/loss": 1.3863685131072998,
                   "G/loss": 1.1304361820220947, "G/combined_prob_fake": 0.32289305329322815}
@@ -36,7 +38,7 @@ def test_default_path_is_unchanged(mnist_root, tmp_path):
     _train(mnist_root, tmp_path, "--factorGAN", "1", "--max_steps", "3")
     last = _metrics(tmp_path, "p")[-1]
     assert last["step"] == 3
-    assert {k: last[k] for k in RECORDED_STEP3} == RECORDED_STEP3
+    assert {k: last[k] for k in RECORDED_STEP3} == pytest.approx(RECORDED_STEP3, rel=1e-6)
 
 
 def test_bf16_trains_with_finite_losses_and_resumes_exactly(mnist_root, tmp_path):
