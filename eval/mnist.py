@@ -78,19 +78,19 @@ def load_or_train_classifier(cache_dir: Path, recipe: str, train: tuple[Tensor, 
     weights in `released` when there, else trained once and cached in
     cache_dir; returns it with its MNIST test accuracy."""
     file, lr = CLASSIFIERS[recipe]
-    found = next((path for path in (released / file, cache_dir / file) if path.is_file()), None)
-    if found is not None:
-        state = load_checkpoint(found, damaged="delete it; the classifier is trained again")
+    path = released / file if (released / file).is_file() else cache_dir / file
+    if path.is_file():
+        fix = "delete it; the classifier is trained again" if path == cache_dir / file else "restore it with git checkout"
+        state = load_checkpoint(path, damaged=fix)
         model = MNISTClassifier()
         model.load_state_dict(state["model"])
         acc = state["test_accuracy"]
     else:
-        found = cache_dir / file
-        print(f"training the MNIST evaluation classifier ({recipe!r} recipe) once (cached at {found})")
+        print(f"training the MNIST evaluation classifier ({recipe!r} recipe) once (cached at {path})")
         model = train_classifier(*train, lr=lr, progress=progress)
         acc = accuracy(model, *test)
-        save_atomic({"model": model.state_dict(), "test_accuracy": acc}, found)
-    print(f"MNIST classifier ({recipe!r}, {found}, weights {weights_digest(model)}) test accuracy: {acc:.4f}")
+        save_atomic({"model": model.state_dict(), "test_accuracy": acc}, path)
+    print(f"MNIST classifier ({recipe!r}, {path}, weights {weights_digest(model)}) test accuracy: {acc:.4f}")
     return model.to(device).eval(), acc
 
 
