@@ -90,7 +90,7 @@ def load_or_train_classifier(cache_dir: Path, recipe: str, train: tuple[Tensor, 
         model = train_classifier(*train, lr=lr, progress=progress)
         acc = accuracy(model, *test)
         save_atomic({"model": model.state_dict(), "test_accuracy": acc}, path)
-    print(f"MNIST classifier ({recipe!r}, {path}, weights {weights_digest(model)}) test accuracy: {acc:.4f}")
+    print(f"MNIST classifier ({recipe!r}, {path}) test accuracy: {acc:.4f}")
     return model.to(device).eval(), acc
 
 
