@@ -143,23 +143,30 @@ class Image2Image(Experiment):
         results = {"model": model, "num_joint_samples": opts.num_joint_samples,
                    "protocol": protocol, **ours, "baselines": scores,
                    **fid_kid(setup, opts, val.to(device), run, [model, opts.num_joint_samples, protocol])}
-        if opts.eval_every:  # the baselines on the images of the val/ curves, for reference lines beside them
-            subset = val[: opts.eval_subset]
-            results["val_subset"] = {"images": len(subset), "baselines": {
+        if opts.eval_every:  # the images of the val/ curves: the generator (the curve's last point
+            # when it was scored at the final update) and the baselines, for reference lines beside them
+            subset = val[: opts.eval_subset].to(device)
+            results["val_subset"] = {"images": len(subset), model: subset_scores(setup, opts, subset), "baselines": {
                 name: headline(score(predict, subset, device, photo, classes)) for name, predict in baselines.items()}}
         return results
 
     def periodic_scores(self, setup: GANSetup, opts: argparse.Namespace) -> dict[str, float]:
-        """The generator on the first --eval_subset val images, with the same
-        noise every time (its own RNG): pixel_accuracy, mean_class_accuracy,
-        mean_iou (%) and mse."""
-        device = next(setup.generator.parameters()).device
-        rng = torch.Generator(device=device).manual_seed(opts.seed + 1)
-        s = headline(score(WithNoise(setup.generator.predictor, opts.nz, rng), self.val_subset, device,
-                           channels_of(opts)[0], classes=opts.pairs is None))
+        """subset_scores on the first --eval_subset val images, pixel accuracy
+        named pixel_accuracy."""
+        s = subset_scores(setup, opts, self.val_subset)
         if "accuracy" in s:
             s["pixel_accuracy"] = s.pop("accuracy")
         return s
+
+
+def subset_scores(setup: GANSetup, opts: argparse.Namespace, subset: Tensor) -> dict[str, float]:
+    """The generator's headline scores on subset (N, C, H, W) uint8 with the
+    same noise every time (its own RNG, seeded --seed + 1): accuracy,
+    mean_class_accuracy, mean_iou (%) and mse."""
+    device = next(setup.generator.parameters()).device
+    rng = torch.Generator(device=device).manual_seed(opts.seed + 1)
+    return headline(score(WithNoise(setup.generator.predictor, opts.nz, rng), subset, device,
+                          channels_of(opts)[0], classes=opts.pairs is None))
 
 
 def channels_of(opts: argparse.Namespace) -> tuple[int, int]:

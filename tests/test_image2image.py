@@ -117,6 +117,9 @@ def test_eval_every_logs_val_scores_and_leaves_training_unchanged(city_root, tmp
     results = json.loads((scored / "Image2Image" / "v" / "results.json").read_text())
     assert results["val_subset"]["images"] == 3
     assert set(results["val_subset"]["baselines"]) == {"prior (photo-blind)", "mean map (photo-blind)"}
+    # the generator on the curve's images at the end is the curve's last point
+    final = results["val_subset"]["FactorGAN"]
+    assert final["accuracy"] == val[-1]["val/pixel_accuracy"] and final["mse"] == val[-1]["val/mse"]
 
 
 def test_same_val_scores_for_the_same_generator(city_root, tmp_path):
