@@ -1,7 +1,8 @@
 """Image2Image validation curves of runs trained with --eval_every: pixel
 accuracy and mean IoU on the fixed validation subset vs generator update, one
 line per run, and the photo-blind baselines as horizontal lines; prints the
-update at which each run's pixel accuracy first passes the per-pixel prior.
+update at which each run's pixel accuracy first passes the per-pixel prior,
+and writes the curves' values as a markdown table beside the PNG (.md).
 
 The baselines come from the runs' results.json, written when a run finishes:
 ``val_subset.baselines`` (the same images as the curves; runs with
@@ -75,6 +76,28 @@ def report_passes(curves: dict[str, dict[str, list[tuple[int, float]]]], prior: 
         print(f"{name}: per-pixel prior {prior:.1f} % ({where}) - {verdict}; best {best:.1f} % at update {best_step}")
 
 
+def markdown_table(curves: dict[str, dict[str, list[tuple[int, float]]]],
+                   baselines: dict[str, dict[str, Any]], where: str) -> str:
+    """One row per evaluated update, one column per run, each cell "pixel
+    accuracy / mean IoU" (%); then one row per photo-blind baseline. A run
+    without a value at that update shows "-"."""
+    names = list(curves)
+    values = {(name, step, key): v for name, c in curves.items() for key, _, _ in PANELS for step, v in c.get(key, [])}
+    steps = sorted({step for name, step, _ in values})
+
+    def cell(name: str, step: int) -> str:
+        acc, iou = (values.get((name, step, key)) for key, _, _ in PANELS)
+        return "-" if acc is None else f"{acc:.1f} / {'-' if iou is None else f'{iou:.1f}'}"
+
+    lines = ["pixel accuracy / mean IoU (%) on the validation subset", "",
+             "| update | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    lines += [f"| {step} | " + " | ".join(cell(name, step) for name in names) + " |" for step in steps]
+    for name, scores in sorted(baselines.items()):
+        both = " / ".join("-" if scores.get(k) is None else f"{scores[k]:.1f}" for _, k, _ in PANELS)
+        lines.append(f"| {name}, {where} | " + " | ".join(both for _ in names) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = figure_args(__doc__, "fig_i2i_curves").parse_args(argv)
     plt = setup_matplotlib(args.usetex)
@@ -95,7 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if prior is not None:
         report_passes(curves, prior, where)
     title = "Image2Image, Cityscapes: scores on the validation subset during training"
-    finish(fig, axes, args.output, True, title if curves else f"{title} (no runs with --eval_every yet)")
+    finish(fig, axes, args.output, True, title if curves else f"{title} (no runs with --eval_every yet)",
+           markdown_table(curves, baselines, where) if curves else None)
     return 0
 
 

@@ -95,6 +95,15 @@ def test_i2i_curves_read_val_scores_and_draw_them_with_the_baselines(tmp_path, c
         target = tmp_path / "fig" / out.name
         assert fig_i2i_curves.main(["--out_path", str(out), "--output", str(target)]) == 0
         assert target.with_suffix(".png").stat().st_size > 10000
+    table = (tmp_path / "fig" / tmp_path.name).with_suffix(".md").read_text().splitlines()
+    assert "| update | a | b | c |" in table and "| 4 | 50.0 / 15.0 | 55.0 / 15.0 | 51.0 / 15.0 |" in table
+    assert table[-2:] == ["| mean map (photo-blind), val subset | 55.0 / 9.0 | 55.0 / 9.0 | 55.0 / 9.0 |",
+                          "| prior (photo-blind), val subset | 58.0 / 14.0 | 58.0 / 14.0 | 58.0 / 14.0 |"]
+    assert not (tmp_path / "fig" / "empty.md").exists()  # no curves, no table
+    ragged = {"x": {"val/pixel_accuracy": [(2, 41.0), (4, 43.25)], "val/mean_iou": [(2, 7.0)]},
+              "y": {"val/pixel_accuracy": [(4, 44.0)], "val/mean_iou": [(4, 9.0)]}}
+    assert fig_i2i_curves.markdown_table(ragged, {}, "").splitlines()[-2:] == [
+        "| 2 | 41.0 / 7.0 | - |", "| 4 | 43.2 / - | 44.0 / 9.0 |"]
     printed = capsys.readouterr().out
     assert "b: per-pixel prior 58.0 % (val subset) - never passes it; best 55.0 % at update 4" in printed
     fig_i2i_curves.report_passes({"x": {"val/pixel_accuracy": [(2, 59.0), (4, 57.0), (6, 61.0)]}}, 58.0, "val subset")
