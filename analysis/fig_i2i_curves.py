@@ -83,7 +83,7 @@ def markdown_table(curves: dict[str, dict[str, list[tuple[int, float]]]],
     without a value at that update shows "-"."""
     names = list(curves)
     values = {(name, step, key): v for name, c in curves.items() for key, _, _ in PANELS for step, v in c.get(key, [])}
-    steps = sorted({step for name, step, _ in values})
+    steps = sorted({step for _, step, _ in values})
 
     def cell(name: str, step: int) -> str:
         acc, iou = (values.get((name, step, key)) for key, _, _ in PANELS)
