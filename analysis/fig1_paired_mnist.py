@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from analysis.collect import collect, paper_rows, paper_value
-from analysis.plotting import draw, figure_args, finish, setup_matplotlib
+from analysis.plotting import draw, figure_args, finish, number, setup_matplotlib
 from training.models_registry import MODELS
 
 
@@ -99,7 +99,7 @@ def orderings(runs: list[dict]) -> str:
             range(len(theirs)), key=theirs.__getitem__) else "**no**"
 
     def text(values: Sequence[float | None], sep: str) -> str:
-        return sep.join("-" if v is None else f"{v:.3g}" for v in values)
+        return sep.join(number(v, ".3g") for v in values)
 
     def compare(key: str, cells: list[tuple[float, int, str]], sep: str) -> str:
         """Ours under each classifier | the paper's | whether each of ours is in the paper's order."""

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from analysis.collect import collect, paper_rows, paper_value
-from analysis.plotting import draw, figure_args, finish, setup_matplotlib
+from analysis.plotting import draw, figure_args, finish, number, setup_matplotlib
 from training.models_registry import MODELS
 
 # (results.json key, column title, decimals)
@@ -31,13 +31,10 @@ def markdown_tables(runs: list[dict]) -> str:
     rows = [(r["experiment"], r["model"], int(r["num_joint_samples"]), r) for r in runs]
     rows += [(name, name, 0, scores) for name, scores in baselines.items()]
 
-    def fmt(value: float | None, decimals: int) -> str:
-        return "-" if value is None else f"{value:.{decimals}f}"
-
     lines = ["| run | model | paired | " + " | ".join(title for _, title, _ in SCORES)
              + " | paper acc. % | paper MSE |", "|---" * (len(SCORES) + 5) + "|"]
     for name, model, count, scores in rows:
-        values = " | ".join(fmt(scores.get(key), decimals) for key, _, decimals in SCORES)
+        values = " | ".join(number(scores.get(key), f".{decimals}f") for key, _, decimals in SCORES)
         # the paper lists a model without pairs (CycleGAN) at 0 paired samples
         cell = {"Model": model, "Paired samples": count if model in MODELS and MODELS[model].uses_pairs else 0}
         lines.append(f"| {name} | {model} | {count or '-'} | {values} | "
@@ -48,7 +45,7 @@ def markdown_tables(runs: list[dict]) -> str:
         lines += ["", "IoU % per class:", "", "| class | " + " | ".join(name for name, *_ in rows) + " |",
                   "|---" * (len(rows) + 1) + "|"]
         for c in classes:
-            ious = (fmt(s.get("per_class", {}).get(c, {}).get("iou"), 1) for *_, s in rows)
+            ious = (number(s.get("per_class", {}).get(c, {}).get("iou"), ".1f") for *_, s in rows)
             lines.append(f"| {c} | " + " | ".join(ious) + " |")
     return "\n".join(lines) + "\n"
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from analysis.plotting import COLOURS, figure_args, finish, setup_matplotlib
+from analysis.plotting import COLOURS, figure_args, finish, number, setup_matplotlib
 
 # (key in metrics.jsonl, key in results.json, axis label)
 PANELS = (("val/pixel_accuracy", "accuracy", "pixel accuracy (%)"), ("val/mean_iou", "mean_iou", "mean IoU (%)"))
@@ -87,13 +87,13 @@ def markdown_table(curves: dict[str, dict[str, list[tuple[int, float]]]],
 
     def cell(name: str, step: int) -> str:
         acc, iou = (values.get((name, step, key)) for key, _, _ in PANELS)
-        return "-" if acc is None else f"{acc:.1f} / {'-' if iou is None else f'{iou:.1f}'}"
+        return "-" if acc is None else f"{acc:.1f} / {number(iou, '.1f')}"
 
     lines = ["pixel accuracy / mean IoU (%) on the validation subset", "",
              "| update | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     lines += [f"| {step} | " + " | ".join(cell(name, step) for name in names) + " |" for step in steps]
     for name, scores in sorted(baselines.items()):
-        both = " / ".join("-" if scores.get(k) is None else f"{scores[k]:.1f}" for _, k, _ in PANELS)
+        both = " / ".join(number(scores.get(k), ".1f") for _, k, _ in PANELS)
         lines.append(f"| {name}, {where} | " + " | ".join(both for _ in names) + " |")
     return "\n".join(lines) + "\n"
 

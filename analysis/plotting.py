@@ -15,6 +15,11 @@ COLOURS = {"GAN": "tab:green", "GAN big": "tab:olive", "FactorGAN": "tab:blue", 
            "prior (photo-blind)": "tab:gray", "mean map (photo-blind)": "black"}
 
 
+def number(value: float | None, spec: str) -> str:
+    """A score in a markdown table: value in format spec (".1f", ".3g"), or "-" when missing."""
+    return "-" if value is None else format(value, spec)
+
+
 def figure_args(description: str, name: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--out_path", default="out", help="root folder of the runs")
