@@ -58,18 +58,25 @@ def draw(ax, points: Iterable[tuple[str, float, float]], ours: bool) -> None:
 
 
 def finish(fig, axes: Sequence, output: str, has_ours: bool, title: str, table: str | None = None) -> list[Path]:
-    """Legends, a title that says when no runs of ours exist, PNG and PDF, and
-    the markdown table beside them (.md) when one is given."""
+    """One legend below the panels (each label once, so none covers a curve), a
+    title that says when no runs of ours exist, PNG and PDF, and the markdown
+    table beside them (.md) when one is given."""
+    entries: dict[str, object] = {}
     for ax in axes:
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=6)
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
     fig.suptitle(title if has_ours else f"{title} (paper only: no runs of ours yet)")
     fig.tight_layout()
+    if entries:
+        labels = sorted(entries)
+        fig.legend([entries[label] for label in labels], labels, loc="upper center", bbox_to_anchor=(0.5, 0),
+                   ncol=min(4, len(labels)), fontsize=7, frameon=False)
     base = str(output).removesuffix(".png").removesuffix(".pdf")  # names may hold dots: fig1_b0.05
     paths = [Path(base + ".png"), Path(base + ".pdf")]
     paths[0].parent.mkdir(parents=True, exist_ok=True)
     for path in paths:
-        fig.savefig(path, dpi=150)
+        fig.savefig(path, dpi=150, bbox_inches="tight")  # keeps the legend
     if table is not None:
         paths.append(paths[0].with_suffix(".md"))
         paths[-1].write_text(table)

@@ -8,6 +8,7 @@ import pytest
 from analysis import fig1_paired_mnist, fig2_image_pairs, fig4_image2image, fig6_audio_separation, fig_i2i_curves, sweep
 from analysis.collect import collect, paper_rows
 from analysis.collect import main as collect_main
+from analysis.plotting import finish, setup_matplotlib
 
 
 def _run(out, task, name, results):
@@ -62,6 +63,19 @@ def test_each_figure_draws_a_png(module, with_runs, fake_out, tmp_path):
     assert (tmp_path / "fig" / f"{target.name}.png").stat().st_size > 10000
     assert (tmp_path / "fig" / f"{target.name}.pdf").is_file()
 
+
+
+def test_finish_draws_one_legend_below_the_panels_with_each_label_once(tmp_path):
+    plt = setup_matplotlib(False)
+    fig, axes = plt.subplots(1, 2)
+    for ax in axes:
+        ax.plot([1, 2], [1, 2], label="GAN (ours)")
+        ax.plot([1, 2], [2, 1], label="GAN (paper)")
+    finish(fig, axes, str(tmp_path / "f"), True, "t")
+    assert [ax.get_legend() for ax in axes] == [None, None]  # no legend over the curves
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["GAN (ours)", "GAN (paper)"]
+    assert (tmp_path / "f.png").is_file()
 
 def _curve_run(out, name, shift, results=None):
     folder = out / "Image2Image" / name
