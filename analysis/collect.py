@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fnmatch
 import functools
 import json
 import sys
@@ -18,15 +19,34 @@ TASKS = ("PairedMNIST", "ImagePairs", "Image2Image", "AudioSeparation")
 PAPER_DIR = Path(__file__).parent / "paper_results"
 
 
-def collect(out_path: str | Path, task: str, runs: str = "*") -> list[dict[str, Any]]:
+def collect(out_path: str | Path, task: str, runs: str = "*",
+            releases: str | Path | None = None) -> list[dict[str, Any]]:
     """The results.json of every run of a task whose name matches the glob
-    `runs`, each with its run name added."""
+    `runs`, each with its run name added; with `releases` (a folder written by
+    analysis.release) also the metrics its manifest records for released
+    generators of runs that `out_path` does not hold."""
     rows = []
     for path in sorted(Path(out_path, task).glob(f"{runs}/results.json")):
         result = json.loads(path.read_text())
         result["experiment"] = path.parent.name
         rows.append(result)
+    if releases is not None:
+        have = {r["experiment"] for r in rows}
+        rows += [r for r in released(releases, task, runs) if r["experiment"] not in have]
     return rows
+
+
+def released(folder: str | Path, task: str, runs: str = "*") -> list[dict[str, Any]]:
+    """The recorded metrics of every released generator of a task in
+    folder/manifest.json whose run name matches the glob `runs`, shaped as
+    that run's results.json."""
+    manifest = Path(folder, "manifest.json")
+    if not manifest.is_file():
+        raise SystemExit(f"no release manifest at {manifest}: pass the folder that analysis.release wrote, "
+                         "e.g. releases/paired_mnist")
+    return [{**e["metrics"], "model": e["model"], "experiment": e["experiment"], "released": e["file"]}
+            for e in json.loads(manifest.read_text())
+            if e["task"] == task and fnmatch.fnmatchcase(e["experiment"], runs)]
 
 
 @functools.cache

@@ -133,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="draw the scores of this evaluation classifier (default: each run's first)")
     args = p.parse_args(argv)
     plt = setup_matplotlib(args.usetex)
-    ours = collect(args.out_path, "PairedMNIST", args.runs)
+    ours = collect(args.out_path, "PairedMNIST", args.runs, args.releases)
     fig, axes = plt.subplots(2, 2, figsize=(8, 6))
     for row, (key, (table, column, label)) in enumerate(PAPER_COLUMNS.items()):
         paper = paper_rows(table)

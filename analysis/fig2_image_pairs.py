@@ -16,7 +16,7 @@ from analysis.plotting import draw, figure_args, finish, setup_matplotlib
 def main(argv: Sequence[str] | None = None) -> int:
     args = figure_args(__doc__, "fig2_image_pairs").parse_args(argv)
     plt = setup_matplotlib(args.usetex)
-    ours = collect(args.out_path, "ImagePairs", args.runs)
+    ours = collect(args.out_path, "ImagePairs", args.runs, args.releases)
     paper = paper_rows("fig2_ls")
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
     for ax, dataset in zip(axes, ("edges2shoes", "cityscapes"), strict=True):

@@ -53,7 +53,7 @@ def markdown_tables(runs: list[dict]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = figure_args(__doc__, "fig4_image2image").parse_args(argv)
     plt = setup_matplotlib(args.usetex)
-    ours = collect(args.out_path, "Image2Image", args.runs)
+    ours = collect(args.out_path, "Image2Image", args.runs, args.releases)
     paper = paper_rows("fig4_cityscapes")
     counts = sorted({float(r["Paired samples"]) for r in paper if float(r["Paired samples"]) > 0})
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))

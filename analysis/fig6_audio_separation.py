@@ -18,7 +18,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--window", choices=["15s", "1s"], default="15s", help="SDR window of our numbers")
     args = p.parse_args(argv)
     plt = setup_matplotlib(args.usetex)
-    ours = collect(args.out_path, "AudioSeparation", args.runs)
+    ours = collect(args.out_path, "AudioSeparation", args.runs, args.releases)
     paper = paper_rows("fig6_sdr")
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
     for ax, source in zip(axes, ("Vocals", "Accompaniment"), strict=True):

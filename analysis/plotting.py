@@ -25,6 +25,9 @@ def figure_args(description: str, name: str) -> argparse.ArgumentParser:
     p.add_argument("--out_path", default="out", help="root folder of the runs")
     p.add_argument("--runs", default="*",
                    help="draw only runs whose experiment name matches this glob, e.g. '*_b0.05_*'")
+    p.add_argument("--releases", default=None,
+                   help="also draw the recorded scores of released generators (a folder with a manifest.json, "
+                        "e.g. releases/paired_mnist); a run of the same name under --out_path wins")
     p.add_argument("--output", default=f"figures/{name}", help="output path without extension (.png and .pdf)")
     p.add_argument("--usetex", action="store_true", help="render text with LaTeX")
     return p

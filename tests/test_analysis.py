@@ -316,3 +316,19 @@ def test_collapse_table_flags_runs_whose_batches_lost_their_diversity(tmp_path, 
     out = capsys.readouterr().out
     assert "| FactorGAN | none (the paper's) | 1 of 2 |" in out
     assert "| FactorGAN | marginal_lr_factor 0.25 | 0 of 1 |" in out
+
+
+def test_collect_adds_released_generators_that_the_out_path_lacks(fake_out, tmp_path):
+    folder = tmp_path / "releases"
+    folder.mkdir()
+    entry = {"task": "PairedMNIST", "model": "FactorGAN", "file": "x.pt",
+             "metrics": {"num_joint_samples": 10, "lambda": 0.9, "fid": 1.0, "dependency": 0.1}}
+    manifest = [{**entry, "experiment": "FactorGAN_10"}, {**entry, "experiment": "FactorGAN_1000"},
+                {**entry, "experiment": "ImagePairs_run", "task": "ImagePairs"}]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    rows = {r["experiment"]: r for r in collect(fake_out, "PairedMNIST", "FactorGAN_*", releases=folder)}
+    assert sorted(rows) == ["FactorGAN_10", "FactorGAN_100", "FactorGAN_1000"]
+    assert rows["FactorGAN_10"]["fid"] == 5.0  # the run under out_path wins over its release
+    assert rows["FactorGAN_1000"]["fid"] == 1.0 and rows["FactorGAN_1000"]["released"] == "x.pt"
+    with pytest.raises(SystemExit, match="no release manifest"):
+        collect(fake_out, "PairedMNIST", releases=tmp_path / "nowhere")
