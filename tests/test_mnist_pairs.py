@@ -80,6 +80,15 @@ def test_reference_passes_visit_each_upper_once_with_a_short_last_batch():
     assert [b.shape[0] for batches in _passes(small, 25, 2) for b in batches] == [10, 10]
 
 
+def test_reference_rows_are_the_upper_digit_then_its_drawn_lower_digit():
+    images, labels = _digits(60)
+    pool, rng, flat = RedrawnPairs(images, labels, 0.5), torch.Generator().manual_seed(1), images.reshape(60, 784)
+    for _ in range(7):  # passes of 25, 25, 10 rows
+        batch = (pool.sample(25, rng) * 255).round().to(torch.uint8)
+        idx = pool.order[pool.position - batch.shape[0]:pool.position]
+        assert torch.equal(batch, torch.cat([flat[idx], flat[pool.lower[idx]]], dim=1))
+
+
 def test_reference_pairs_come_from_the_first_n_images_only(mnist_root, tmp_path):
     exp = PairedMNIST()
     opts = build_parser("", exp.add_options).parse_args(
