@@ -17,6 +17,7 @@ from typing import Any
 
 TASKS = ("PairedMNIST", "ImagePairs", "Image2Image", "AudioSeparation")
 PAPER_DIR = Path(__file__).parent / "paper_results"
+MANIFEST = "manifest.json"  # a release folder's index (analysis.release writes it)
 
 
 def collect(out_path: str | Path, task: str, runs: str = "*",
@@ -38,9 +39,9 @@ def collect(out_path: str | Path, task: str, runs: str = "*",
 
 def released(folder: str | Path, task: str, runs: str = "*") -> list[dict[str, Any]]:
     """The recorded metrics of every released generator of a task in
-    folder/manifest.json whose run name matches the glob `runs`, shaped as
+    folder's manifest whose run name matches the glob `runs`, shaped as
     that run's results.json."""
-    manifest = Path(folder, "manifest.json")
+    manifest = Path(folder, MANIFEST)
     if not manifest.is_file():
         raise SystemExit(f"no release manifest at {manifest}: pass the folder that analysis.release wrote, "
                          "e.g. releases/paired_mnist")

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from analysis.collect import MANIFEST
 from common.io import load_checkpoint, save_atomic
 from training.options import RUNTIME_OPTIONS
 
-MANIFEST = "manifest.json"
 NOT_OPTIONS = {"git_commit", "torch_threads"}  # recorded in config.json beside the options
 
 

@@ -114,7 +114,8 @@ class RedrawnPairs:
             self._new_pass(generator)
         idx = self.order[self.position:self.position + batch_size]
         self.position += idx.shape[0]
-        # one gather of upper, lower, upper, lower, ... rows, read as (B, 1568): a third of two gathers and a cat
+        # one gather of rows upper, lower, upper, lower, ... read as (B, 1568): 26 us per batch of 25, two
+        # gathers and a cat took 45
         rows = torch.stack((idx, self.lower[idx]), dim=1).view(-1)
         return as_float(self.digits.index_select(0, rows).view(idx.shape[0], 2 * DIGIT_PIXELS))
 
