@@ -89,7 +89,8 @@ def run_campaign(campaign: Campaign, out_path: Path, budget_s: float, lanes: int
     """Run what fits in budget_s; returns how many processes failed."""
     deadline = time.monotonic() + budget_s
     processes, too_long = plan(campaign, read_ledger(campaign), min(budget_s, campaign.budget_s))
-    processes.sort(key=lambda p: -(p.eta_s or 0))  # longest first: the short ones fill the end
+    if not campaign.resumable:  # longest first, so that the short ones fill the end; else the file's order
+        processes.sort(key=lambda p: -(p.eta_s or 0))
     for line in too_long:
         print(f"skipped, {line}")
     if dry_run:

@@ -284,10 +284,12 @@ def plan(campaign: Campaign, ledger: dict[str, dict[str, Any]], budget_s: float)
     """The pending runs as processes that each fit budget_s (ensembles as
     large as max_members allows and the budget fits); and the pending runs
     that fit in no process, with the reason."""
-    pending = [r for r in campaign.runs if r.name not in ledger]
+    cells: dict[tuple, list[PlannedRun]] = {}
+    for run in campaign.runs:  # in the campaign file's order
+        if run.name not in ledger:
+            cells.setdefault(run.cell, []).append(run)
     processes, too_long = [], []
-    for _, group in itertools.groupby(sorted(pending, key=lambda r: (r.model, r.vary)), key=lambda r: r.cell):
-        runs = list(group)
+    for runs in cells.values():
         size = campaign.max_members
         while size > 1 and _eta(campaign, runs[0].model, size, ledger) > budget_s - EVAL_MARGIN_S:
             size -= 1

@@ -26,6 +26,16 @@ from training.options import RUNTIME_OPTIONS
 NOT_OPTIONS = {"git_commit", "torch_threads"}  # recorded in config.json beside the options
 
 
+def result_metrics(results: dict[str, Any]) -> dict[str, Any]:
+    """The scores of a run's results.json: its numbers (not the step), and
+    PairedMNIST's scores under every evaluation classifier."""
+    metrics = {k: v for k, v in results.items() if isinstance(v, int | float) and not isinstance(v, bool)
+               and k != "step"}
+    if "by_classifier" in results:  # PairedMNIST scored with several evaluation classifiers
+        metrics["by_classifier"] = results["by_classifier"]
+    return metrics
+
+
 def release_run(run: Path, folder: Path) -> dict[str, Any]:
     """Write folder/<run name>.pt ({"generator", "step", "options"}) for a
     finished run; returns its manifest entry."""
@@ -36,27 +46,33 @@ def release_run(run: Path, folder: Path) -> dict[str, Any]:
     options = {k: v for k, v in config.items() if k not in RUNTIME_OPTIONS and k not in NOT_OPTIONS}
     target = folder / f"{run.name}.pt"
     save_atomic({"generator": state["generator"], "step": state.get("step"), "options": options}, target)
-    metrics = {k: v for k, v in results.items() if isinstance(v, int | float) and k != "step"}
-    if "by_classifier" in results:  # PairedMNIST scored with several evaluation classifiers
-        metrics["by_classifier"] = results["by_classifier"]
     return {"file": target.name, "task": run.parent.name, "experiment": run.name, "model": results.get("model"),
             "options": options, "seed": options.get("seed"), "commit": config.get("git_commit"),
-            "updates": state.get("step"), "metrics": metrics, "bytes": target.stat().st_size,
+            "updates": state.get("step"), "metrics": result_metrics(results), "bytes": target.stat().st_size,
             "sha256": hashlib.sha256(target.read_bytes()).hexdigest()}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out_path", default="out", help="root folder of the runs")
     p.add_argument("--task", default="PairedMNIST", help="the runs' task folder")
     p.add_argument("--runs", default="*", help="release the finished runs whose name matches this glob")
     p.add_argument("--to", required=True, help="release folder (generator files and manifest.json)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     runs = sorted(r.parent for r in Path(args.out_path, args.task).glob(f"{args.runs}/results.json"))
     if not runs:
         print(f"no finished runs matching {args.runs!r} under {Path(args.out_path, args.task)}", file=sys.stderr)
         return 2
-    folder = Path(args.to)
+    return 0 if release_runs(runs, Path(args.to)) else 2
+
+
+def release_runs(runs: Sequence[Path], folder: Path) -> int:
+    """Release every finished training run of `runs` into folder and update
+    its manifest (an entry of the same file is replaced); returns how many."""
     folder.mkdir(parents=True, exist_ok=True)
     manifest_path = folder / MANIFEST
     entries = {e["file"]: e for e in json.loads(manifest_path.read_text())} if manifest_path.is_file() else {}
@@ -71,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         released += 1
         print(f"released {run.name}: {entry['bytes'] / 2**20:.2f} MiB")
     manifest_path.write_text(json.dumps(sorted(entries.values(), key=lambda e: e["file"]), indent=2) + "\n")
-    return 0 if released else 2
+    return released
 
 
 if __name__ == "__main__":
