@@ -51,7 +51,7 @@ def final_batch_sd(metrics: Path, window: int) -> tuple[int, float]:
     return steps[-1], statistics.mean(rows[s] for s in steps)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out_path", required=True, help="root folder of the runs")
     p.add_argument("--runs", default="*", help="glob of the runs' experiment names")
@@ -61,7 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--fraction", type=float, default=0.25,
                    help="collapsed: final G/batch_sd below this fraction of the real pairs'")
     p.add_argument("--csv", default=None, help="write the per-run table here (default: OUT_PATH/ImagePairs/collapse.csv)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     task = "ImagePairs"
     runs = [m.parent for m in sorted(Path(args.out_path, task).glob(f"{args.runs}/metrics.jsonl"))]
     if not runs:

@@ -79,11 +79,15 @@ def flat(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out_path", default="out", help="root folder of the runs")
     p.add_argument("--output", default=None, help="folder for the tables (default: OUT_PATH/tables)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     output = Path(args.output or Path(args.out_path) / "tables")
     output.mkdir(parents=True, exist_ok=True)
     for task in TASKS:

@@ -11,6 +11,7 @@ pairs).
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import sys
 from collections.abc import Sequence
@@ -127,11 +128,15 @@ def orderings(runs: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = figure_args(__doc__, "fig1_paired_mnist")
     p.add_argument("--classifier", choices=["ours", "reference"], default=None,
                    help="draw the scores of this evaluation classifier (default: each run's first)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     plt = setup_matplotlib(args.usetex)
     ours = collect(args.out_path, "PairedMNIST", args.runs, args.releases)
     fig, axes = plt.subplots(2, 2, figsize=(8, 6))

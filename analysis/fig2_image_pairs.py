@@ -6,6 +6,7 @@ Cityscapes; GAN, GAN big, FactorGAN (and CoGAN once it exists); ours beside the 
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 
@@ -13,8 +14,12 @@ from analysis.collect import collect, paper_rows
 from analysis.plotting import draw, figure_args, finish, setup_matplotlib
 
 
+def build_parser() -> argparse.ArgumentParser:
+    return figure_args(__doc__, "fig2_image_pairs")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = figure_args(__doc__, "fig2_image_pairs").parse_args(argv)
+    args = build_parser().parse_args(argv)
     plt = setup_matplotlib(args.usetex)
     ours = collect(args.out_path, "ImagePairs", args.runs, args.releases)
     paper = paper_rows("fig2_ls")

@@ -9,6 +9,7 @@ accuracy, mean IoU and MSE beside the paper's; then the IoU of every class.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 
@@ -50,8 +51,12 @@ def markdown_tables(runs: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def build_parser() -> argparse.ArgumentParser:
+    return figure_args(__doc__, "fig4_image2image")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = figure_args(__doc__, "fig4_image2image").parse_args(argv)
+    args = build_parser().parse_args(argv)
     plt = setup_matplotlib(args.usetex)
     ours = collect(args.out_path, "Image2Image", args.runs, args.releases)
     paper = paper_rows("fig4_cityscapes")

@@ -6,6 +6,7 @@ GAN and FactorGAN; ours beside the paper's.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 
@@ -13,10 +14,14 @@ from analysis.collect import collect, paper_rows
 from analysis.plotting import draw, figure_args, finish, setup_matplotlib
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = figure_args(__doc__, "fig6_audio_separation")
     p.add_argument("--window", choices=["15s", "1s"], default="15s", help="SDR window of our numbers")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     plt = setup_matplotlib(args.usetex)
     ours = collect(args.out_path, "AudioSeparation", args.runs, args.releases)
     paper = paper_rows("fig6_sdr")

@@ -16,6 +16,7 @@ and --eval_subset together (select them with --runs).
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -98,8 +99,12 @@ def markdown_table(curves: dict[str, dict[str, list[tuple[int, float]]]],
     return "\n".join(lines) + "\n"
 
 
+def build_parser() -> argparse.ArgumentParser:
+    return figure_args(__doc__, "fig_i2i_curves")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = figure_args(__doc__, "fig_i2i_curves").parse_args(argv)
+    args = build_parser().parse_args(argv)
     plt = setup_matplotlib(args.usetex)
     runs = sorted(p for p in Path(args.out_path, "Image2Image").glob(args.runs) if p.is_dir())
     curves = {run.name: c for run in runs if (c := read_curves(run))}

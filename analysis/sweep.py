@@ -140,7 +140,7 @@ def launch(todo: list[Job], args: argparse.Namespace, cwd: Path) -> int | None:
     return launchers.wait(submitted)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("figure", choices=list(FIGURES))
     p.add_argument("--out_path", default="out", help="root folder of the runs")
@@ -159,6 +159,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     launcher_args(p)
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                    help="further flags for every run (last on the line), e.g. --extra --data_root ../data")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     task = FIGURES[args.figure]["task"]
     for model in set(args.models or []) - set(models_of(task)):

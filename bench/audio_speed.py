@@ -53,11 +53,15 @@ def preprocessing_seconds_per_minute(repeats: int = 3) -> float:
     return float(np.median(times))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common_args(p, warmup=2, steps=3, rounds=3)
     p.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     device = device_of(args)
     data = torch.rand(3, 256, 4000, device=device)
     starts = torch.arange(0, 4000 - SNIPPET, 64)

@@ -87,7 +87,7 @@ def eval_seconds(setup, opts, device: torch.device, val: int = 500) -> float:
     return time.perf_counter() - start
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common_args(p, warmup=1, steps=3, rounds=3)
     modes_arg(p)
@@ -97,7 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--ls", action="store_true", help="also time one LS run (ImagePairs, CPU size)")
     p.add_argument("--eval", action="store_true",
                    help="also time the Image2Image evaluation on 500 validation images (each size)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     device = device_of(args)
     states, modes = {}, usable_modes(args.modes, device)
     for experiment in args.experiments:

@@ -69,7 +69,7 @@ def profile(state: TrainState, cfg: LoopConfig, steps: int, rows: int) -> str:
     return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common_args(p, warmup=50, steps=100, rounds=7)
     modes_arg(p)
@@ -81,7 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--sn_impls", nargs="+", default=["scaled"], choices=list(SN_IMPLS),
                    help="spectral-norm implementations (models/spectral.py)")
     p.add_argument("--profile", action="store_true", help="print the top ops of each configuration")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     device = device_of(args)
     # random digits: the speed does not depend on the pixel values
     images = torch.randint(0, 256, (60000, 28, 28), dtype=torch.uint8)

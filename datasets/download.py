@@ -42,11 +42,15 @@ def download_pix2pix(name: str, data_root: Path) -> Path:
     return target
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", choices=["mnist", *PIX2PIX_SETS])
     p.add_argument("--data_root", default=DEFAULT_DATA_ROOT, help="folder to put the data set in")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     root = Path(args.data_root)
     try:
         if args.name == "mnist":

@@ -61,13 +61,21 @@ def fit(model, steps=1000, n_pairs=24, seed=0):
     return scores(fake, make_pairs(5000, torch.Generator().manual_seed(2)))
 
 
-if __name__ == "__main__":
+def build_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--pairs", type=int, default=24)
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args()
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     torch.set_num_threads(1)  # tiny models: one thread is fastest, and far faster on a busy machine
     for name in MODELS:
         marginals, dependency = fit(name, args.steps, args.pairs, args.seed)
         print(f"{name:18s} marginals {marginals:6.1f}   dependency {dependency:+.2f}")
+
+
+if __name__ == "__main__":
+    main()
