@@ -19,6 +19,7 @@ the machine; only an unfinished one is.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import shlex
 import signal
@@ -85,10 +86,12 @@ def status(campaign: Campaign, out_path: Path, lanes: int) -> str:
 
 
 def run_campaign(campaign: Campaign, out_path: Path, budget_s: float, lanes: int, threads: int,
-                 extra: Sequence[str], commit: bool, dry_run: bool = False) -> int:
-    """Run what fits in budget_s; returns how many processes failed."""
+                 extra: Sequence[str], commit: bool, dry_run: bool = False, only: str = "*") -> int:
+    """Run what fits in budget_s (of the runs whose name matches the glob
+    `only`); returns how many processes failed."""
     deadline = time.monotonic() + budget_s
     processes, too_long = plan(campaign, read_ledger(campaign), min(budget_s, campaign.budget_s))
+    processes = [p for p in processes if all(fnmatch.fnmatchcase(r.name, only) for r in p.runs)]
     if not campaign.resumable:  # longest first, so that the short ones fill the end; else the file's order
         processes.sort(key=lambda p: -(p.eta_s or 0))
     for line in too_long:
@@ -145,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
     p.add_argument("--commit", action="store_true", help="git-commit the ledger after every recorded run")
     p.add_argument("--dry_run", action="store_true", help="run: print the planned commands and stop")
+    p.add_argument("--only", default="*", help="run: only the runs whose name matches this glob, e.g. 'GAN_*'")
     p.add_argument("--releases", default=None,
                    help="record: take the records from this release folder's manifest instead of --out_path")
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
@@ -166,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     budget = args.budget_s if args.budget_s is not None else campaign.budget_s
     return 1 if run_campaign(campaign, out_path, budget, args.lanes, args.threads, args.extra, args.commit,
-                             args.dry_run) else 0
+                             args.dry_run, args.only) else 0
 
 
 if __name__ == "__main__":
