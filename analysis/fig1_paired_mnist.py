@@ -6,13 +6,22 @@ paper's values; then the paper's orderings checked on the runs (FactorGAN vs
 GAN and vs FactorGAN-no-cp at each count, and each model's trend with more
 pairs).
 
+With --campaign NAME the runs are the campaign's ledger (several seeds per
+cell): the figure draws each cell's mean and standard deviation, and the
+markdown gives each cell's mean, sd, min and max, then for every ordering of
+the paper whether ours holds beyond the seeds' spread (the two cells' min-max
+ranges do not overlap), lies within it, or is reversed beyond it.
+
     python -m analysis.fig1_paired_mnist --out_path out
+    python -m analysis.fig1_paired_mnist --campaign fig1_seeds --classifier reference
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import itertools
+import statistics
 import sys
 from collections.abc import Sequence
 
@@ -128,17 +137,96 @@ def orderings(runs: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ledger_rows(name: str, runs: str = "*") -> list[dict]:
+    """A campaign's recorded runs (campaigns/NAME.results.jsonl) whose name
+    matches the glob `runs`, shaped as results.json rows, one per seed."""
+    from analysis.ledger import load_campaign, read_ledger
+
+    return [{**r["metrics"], "model": r["model"], "experiment": r["run"], "seed": r["seed"],
+             "lambda": r["vary"]["mnist_same_digit_prob"], "num_joint_samples": r["vary"]["num_joint_samples"]}
+            for r in read_ledger(load_campaign(name)).values() if fnmatch.fnmatchcase(r["run"], runs)]
+
+
+def cell_values(runs: list[dict], key: str, classifier: str) -> dict[tuple[float, int, str], list[float]]:
+    """(lambda, paired count, model) -> the seeds' values of a score under a
+    classifier; a model without pairs (no-cp) stands at every count of its lambda."""
+    counts = sorted({int(r["num_joint_samples"]) for r in runs if MODELS[r["model"]].uses_pairs})
+    values: dict[tuple[float, int, str], list[float]] = {}
+    for r in runs:
+        value = by_classifier(r).get(classifier, {}).get(key)
+        if value is None:
+            continue
+        for count in [int(r["num_joint_samples"])] if MODELS[r["model"]].uses_pairs else counts:
+            values.setdefault((float(r["lambda"]), count, r["model"]), []).append(value)
+    return values
+
+
+def spread(values: list[float], spec: str) -> str:
+    """mean ± sd [min, max] (n), or the one value with (1)."""
+    if len(values) == 1:
+        return f"{values[0]:{spec}} (1)"
+    return (f"{statistics.mean(values):{spec}} ± {statistics.stdev(values):{spec}} "
+            f"[{min(values):{spec}}, {max(values):{spec}}] ({len(values)})")
+
+
+def spread_tables(runs: list[dict]) -> str:
+    """Per cell and classifier, each score's mean ± sd [min, max] (seeds) beside
+    the paper's; then per paper ordering and classifier the verdict."""
+    lines = []
+    for classifier in classifier_names(runs):
+        cells = {key: cell_values(runs, key, classifier) for key in PAPER_COLUMNS}
+        lines += [f"Classifier {classifier!r}: mean ± sd [min, max] (seeds)", "",
+                  "| lambda | paired | model | FID | paper FID | dependency | paper dependency |",
+                  "|---|---|---|---|---|---|---|"]
+        for cell in sorted(cells["fid"], key=lambda c: (-c[0], c[1], list(MODELS).index(c[2]))):
+            lines.append(f"| {cell[0]} | {cell[1]} | {cell[2]} | {spread(cells['fid'][cell], '.2f')} | "
+                         f"{paper_score('fid', *cell)} | {spread(cells['dependency'].get(cell, [float('nan')]), '.3f')}"
+                         f" | {paper_score('dependency', *cell)} |")
+        lines += ["", f"Orderings, classifier {classifier!r}:", "",
+                  "| lambda | paired | score | FactorGAN vs | FactorGAN [min, max] | other [min, max] | paper | ours |",
+                  "|---|---|---|---|---|---|---|---|"]
+        where = sorted({(lam, count) for lam, count, _ in cells["fid"]}, key=lambda c: (-c[0], c[1]))
+        for (lam, count), (key, model, other) in itertools.product(where, COMPARISONS):
+            a, b = cells[key].get((lam, count, model)), cells[key].get((lam, count, other))
+            paper = [paper_score(key, lam, count, m) for m in (model, other)]
+            if not a or not b or "-" in paper:
+                continue
+            lines.append(f"| {lam} | {count} | {key} | {other} | [{min(a):.3g}, {max(a):.3g}] | "
+                         f"[{min(b):.3g}, {max(b):.3g}] | {float(paper[0]):.3g} vs {float(paper[1]):.3g} | "
+                         f"{verdict(a, b, float(paper[0]) < float(paper[1]))} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def verdict(ours: list[float], other: list[float], paper_lower: bool) -> str:
+    """Whether FactorGAN's seeds are in the paper's order against the other
+    model's (paper_lower: the paper's FactorGAN is lower): beyond the spread
+    (the two min-max ranges do not overlap), within it, or reversed beyond
+    it. With one seed on a side there is no spread: "holds" or "reversed"."""
+    one = min(len(ours), len(other)) < 2
+    if not (max(ours) < min(other) or min(ours) > max(other)):
+        return "tie (1 seed)" if one else "within the spread"
+    holds = (max(ours) < min(other)) == paper_lower
+    if one:
+        return "holds (1 seed)" if holds else "**reversed** (1 seed)"
+    return "holds beyond the spread" if holds else "**reversed** beyond the spread"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = figure_args(__doc__, "fig1_paired_mnist")
     p.add_argument("--classifier", choices=["ours", "reference"], default=None,
                    help="draw the scores of this evaluation classifier (default: each run's first)")
+    p.add_argument("--campaign", default=None,
+                   help="draw a campaign's ledger (campaigns/NAME.results.jsonl; several seeds per cell) "
+                        "instead of the runs under --out_path")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     plt = setup_matplotlib(args.usetex)
-    ours = collect(args.out_path, "PairedMNIST", args.runs, args.releases)
+    ours = (ledger_rows(args.campaign, args.runs) if args.campaign
+            else collect(args.out_path, "PairedMNIST", args.runs, args.releases))
     fig, axes = plt.subplots(2, 2, figsize=(8, 6))
     for row, (key, (table, column, label)) in enumerate(PAPER_COLUMNS.items()):
         paper = paper_rows(table)
@@ -153,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       ([float(r["num_joint_samples"])] if MODELS[r["model"]].uses_pairs else counts)], ours=True)
             ax.set(xscale="log", yscale="log" if key == "fid" else "linear", xlabel="paired samples",
                    ylabel=f"{label} (lower is better)", title=f"lambda = {lam}")
-    table = markdown_table(ours) + "\n" + orderings(ours) if ours else None
+    table = (spread_tables(ours) if args.campaign else markdown_table(ours) + "\n" + orderings(ours)) if ours else None
     finish(fig, axes.ravel(), args.output, bool(ours), "PairedMNIST (Fig. 1)", table)
     return 0
 
