@@ -68,6 +68,7 @@ class AudioSeparation(Experiment):
     def build(self, opts: argparse.Namespace, device: torch.device) -> tuple[GANSetup, dict[str, Any]]:
         musdb, cache = self._paths(opts)
         songs = load_subset(musdb, "train", bool(opts.is_wav), settings(opts), cache, progress=not opts.no_progress)
+        self.test_db = open_db(musdb, "test", bool(opts.is_wav))  # opened before training: a missing test set fails now
         n_paired = paired_count(opts, "num_joint_songs", len(songs), "training songs")
         order = torch.randperm(len(songs), generator=torch.Generator().manual_seed(opts.seed)).tolist()
         paired = sorted(order[:n_paired])
@@ -81,13 +82,12 @@ class AudioSeparation(Experiment):
     def evaluate(self, setup: GANSetup, opts: argparse.Namespace, run: Run) -> dict[str, Any]:
         import soundfile
 
-        musdb, _ = self._paths(opts)
         s, device = settings(opts), next(setup.generator.parameters()).device
         rng = torch.Generator(device=device).manual_seed(opts.seed + 1)
         separate = WithNoise(setup.generator, opts.nz, rng)  # (B, 1, F, T) mixtures -> (B, 2, F, T) sources
         scores: dict[str, dict[str, list[np.ndarray]]] = {"15s": {n: [] for n in SOURCE_NAMES},
                                                           "1s": {n: [] for n in SOURCE_NAMES}}
-        for track in open_db(musdb, "test", bool(opts.is_wav)).tracks:
+        for track in self.test_db.tracks:
             estimates = separate_track(track, separate, s, opts.griffin_lim_iterations, device)
             folder = run.path / "estimates" / track.name
             folder.mkdir(parents=True, exist_ok=True)

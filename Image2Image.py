@@ -106,13 +106,13 @@ class Image2Image(Experiment):
             images, n_paired, split = own.pairs, own.n_paired, own.split(opts)
             photos, maps = own.parts(opts.channels[0])
         self.train_maps = maps  # for the photo-blind baselines
+        self.val = validation_pairs(opts)  # read before training: a bad folder fails now
         if opts.eval_every and not opts.eval:
             if opts.eval_subset < 1:
                 raise UserError(f"--eval_subset must be at least 1, got {opts.eval_subset}")
-            val = validation_pairs(opts)
-            if val is None:
+            if self.val is None:
                 raise UserError("--eval_every needs validation pairs: add --val_pairs")
-            self.val_subset = val[: opts.eval_subset].to(device)
+            self.val_subset = self.val[: opts.eval_subset].to(device)
         return build_gan(opts, device, images[:n_paired], photos, maps), split
 
     def baselines(self, classes: bool) -> dict[str, ConstantMap]:
@@ -124,7 +124,7 @@ class Image2Image(Experiment):
     def evaluate(self, setup: GANSetup, opts: argparse.Namespace, run: Run) -> dict[str, Any]:
         device = next(setup.generator.parameters()).device
         model, classes, photo = model_name(opts, self.task), opts.pairs is None, channels_of(opts)[0]
-        val = validation_pairs(opts)
+        val = self.val  # the validation pairs, read by build
         if val is None:
             print("note: no --val_pairs: nothing to evaluate on", flush=True)
             return {"model": model, "num_joint_samples": opts.num_joint_samples}
@@ -203,11 +203,16 @@ def build_gan(opts: argparse.Namespace, device: torch.device, paired: Tensor, ph
         return UNet(photo, map_, opts.nz, size, size, opts.generator_channels)
 
     if model == "CycleGAN":
+        terms = [CycleConsistency(photo, opts.cycle_weight)]
+        if opts.identity_weight:  # each translator is also given the other domain's images
+            if photo != map_:
+                raise UserError(f"CycleGAN's identity loss needs the same channel count in both parts, not {photo} "
+                                f"and {map_} (--channels): give --identity_weight 0, or equal --channels")
+            terms.append(Identity(opts.identity_weight * opts.cycle_weight))
         disc = SeparateDiscriminators(factorisation, {"photo": ConvDiscriminator(photo, size, width),
                                                       "map": ConvDiscriminator(map_, size, width)})
         return GANSetup(CycleGenerator(unet(), unet()).to(device), disc.to(device),
-                        UnpairedInput(parts["photo"], parts["map"], opts.nz), assign_pools(disc, pairs, parts),
-                        [CycleConsistency(photo, opts.cycle_weight), Identity(opts.identity_weight * opts.cycle_weight)])
+                        UnpairedInput(parts["photo"], parts["map"], opts.nz), assign_pools(disc, pairs, parts), terms)
     disc = factorised_or_joint(
         model, factorisation, marginal=lambda part: ConvDiscriminator(factorisation.sizes[part], size, width),
         joint=lambda spectral_norm: ConvDiscriminator(photo + map_, size, width, spectral_norm),

@@ -76,11 +76,14 @@ class ImagePairs(Experiment):
         check_folder_options(opts)
         if opts.pairs is not None:  # the user's own folders: parts seen alone get pools of their own
             own = load_own_images(opts, device)
+            self.val = load_own_val(opts)  # read before training: a bad folder fails now
             setup = build_gan(opts, device, channels_of(opts), paired=TensorPool(own.pairs[:own.n_paired]),
                               marginal=own.part_pools(("A", "B"), opts.channels[0]))
             return setup, own.split(opts)
         images, names = load_split(opts.data_root, opts.dataset, "train", opts.loadSize,
                                    cache_dir(opts), progress=not opts.no_progress)
+        self.val, _ = load_split(opts.data_root, opts.dataset, "val", opts.loadSize, cache_dir(opts),
+                                 progress=not opts.no_progress)
         n_paired = paired_count(opts, "num_joint_samples", len(images), "training images")
         images = images.to(device)
         setup = build_gan(opts, device, CHANNELS[opts.dataset], paired=TensorPool(images[:n_paired]),
@@ -95,10 +98,8 @@ class ImagePairs(Experiment):
         rng = torch.Generator(device=device).manual_seed(opts.seed + 1)
         model, dataset = model_name(opts, self.task), dataset_of(opts)
         save_pairs(generate(setup.generator, setup.inputs, opts.num_generated, rng), a_channels, run.samples)
-        if opts.pairs is None:
-            val, _ = load_split(opts.data_root, opts.dataset, "val", opts.loadSize, cache_dir(opts),
-                                progress=not opts.no_progress)
-        elif (val := load_own_val(opts)) is None:
+        val = self.val  # the validation pairs, read by build
+        if val is None:
             print("note: no --val_pairs: samples saved, LS and FID/KID skipped", flush=True)
             return {"model": model, "dataset": dataset, "num_joint_samples": opts.num_joint_samples}
         perm = torch.randperm(len(val), generator=torch.Generator().manual_seed(opts.seed))

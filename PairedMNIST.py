@@ -66,6 +66,7 @@ class PairedMNIST(Experiment):
         if not 0.0 <= opts.mnist_same_digit_prob <= 1.0:
             raise UserError(f"--mnist_same_digit_prob must be in [0, 1], got {opts.mnist_same_digit_prob}")
         images, labels = load_mnist(opts.data_root, train=True)
+        self.train, self.test = (images, labels), load_mnist(opts.data_root, train=False)  # both read before training
         n, lam = opts.num_joint_samples, opts.mnist_same_digit_prob
         pool_for, lower = pair_pools(opts.pairing, images, labels, n, lam, opts.seed, device)
         split = {"seed": opts.seed, "same_digit_prob": lam, "num_joint_samples": n, "pairing": opts.pairing}
@@ -78,8 +79,7 @@ class PairedMNIST(Experiment):
 
     def evaluate(self, setup: GANSetup, opts: argparse.Namespace, run: Run) -> dict[str, Any]:
         device = next(setup.generator.parameters()).device
-        train = load_mnist(opts.data_root, train=True)
-        test_images, test_labels = load_mnist(opts.data_root, train=False)
+        train, (test_images, test_labels) = self.train, self.test  # read by build
         # test pairs drawn once, with the pairing's rule for the "other" class
         lower = draw_lower_indices(test_labels, opts.mnist_same_digit_prob,
                                    torch.Generator().manual_seed(TEST_PAIR_SEED),

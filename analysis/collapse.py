@@ -26,6 +26,7 @@ import torch
 
 from datasets.pix2pix import load_split
 from training.models_registry import model_name
+from training.options import cache_dir
 
 STABILISERS = {"marginal_lr_factor": 1.0, "instance_noise": 0.0}  # option -> its "off" value
 
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out_path", required=True, help="root folder of the runs")
     p.add_argument("--runs", default="*", help="glob of the runs' experiment names")
     p.add_argument("--data_root", default="data")
-    p.add_argument("--cache_dir", default=None, help="decoded-data cache (default: DATA_ROOT/cache)")
+    p.add_argument("--cache_dir", default=None, help="decoded-data cache (default: OUT_PATH/cache, as the experiments')")
     p.add_argument("--window", type=int, default=1, help="logged rows averaged at the end of each run")
     p.add_argument("--fraction", type=float, default=0.25,
                    help="collapsed: final G/batch_sd below this fraction of the real pairs'")
@@ -79,8 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "computed here; leave it out with --runs")
         key = (cfg.dataset, cfg.loadSize, cfg.batchSize)
         if key not in real_sd:
-            cache = Path(args.cache_dir or Path(args.data_root) / "cache")
-            images, _ = load_split(args.data_root, cfg.dataset, "train", cfg.loadSize, cache, progress=False)
+            images, _ = load_split(args.data_root, cfg.dataset, "train", cfg.loadSize, cache_dir(args), progress=False)
             real_sd[key] = batch_sd(images, cfg.batchSize)
         step, sd = final_batch_sd(run / "metrics.jsonl", args.window)
         setting = ", ".join(f"{k} {getattr(cfg, k, off):g}" for k, off in STABILISERS.items()

@@ -7,6 +7,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 MARKERS = {"GAN": "o", "GAN big": "s", "FactorGAN": "^", "FactorGAN-no-cp": "v", "CoGAN": "D", "SCoGAN": "d",
            "CycleGAN": "P", "pix2pix": "X"}
@@ -20,15 +21,33 @@ def number(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+class FigureParser(argparse.ArgumentParser):
+    """A figure script's parser: --output defaults to OUT_PATH/figures/<name>,
+    beside the runs it draws, whatever the working directory."""
+
+    def __init__(self, name: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.figure_name = name
+
+    def parse_known_args(self, args: Sequence[str] | None = None,
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        parsed, rest = super().parse_known_args(args, namespace)
+        if parsed.output is None:
+            parsed.output = str(Path(parsed.out_path) / "figures" / self.figure_name)
+        return parsed, rest
+
+
 def figure_args(description: str, name: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description)
+    p = FigureParser(name, description=description)
     p.add_argument("--out_path", default="out", help="root folder of the runs")
     p.add_argument("--runs", default="*",
                    help="draw only runs whose experiment name matches this glob, e.g. '*_b0.05_*'")
     p.add_argument("--releases", default=None,
                    help="also draw the recorded scores of released generators (a folder with a manifest.json, "
                         "e.g. releases/paired_mnist); a run of the same name under --out_path wins")
-    p.add_argument("--output", default=f"figures/{name}", help="output path without extension (.png and .pdf)")
+    p.add_argument("--output", default=None,
+                   help=f"output path without extension (.png, .pdf, and .md where there is a table; "
+                        f"default: OUT_PATH/figures/{name})")
     p.add_argument("--usetex", action="store_true", help="render text with LaTeX")
     return p
 

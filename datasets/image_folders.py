@@ -39,7 +39,6 @@ a run stopped at a bad file.
 from __future__ import annotations
 
 import hashlib
-import pickle
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -51,6 +50,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from common.errors import UserError
+from common.io import load_cache
 from datasets.pix2pix import list_images, write_cache
 
 CACHE_VERSION = 1
@@ -186,6 +186,12 @@ def _is_colour(rgb: np.ndarray) -> bool:
     return float((spread > GREY_TOLERANCE).mean()) > COLOUR_SHARE
 
 
+def all_grey(images: Tensor) -> bool:
+    """images: (N, 3, H, W) uint8, N >= 1. True when none is a colour image (as _is_colour decides)."""
+    spread = images.amax(1).short() - images.amin(1).short()  # (N, H, W)
+    return bool(((spread > GREY_TOLERANCE).float().mean((1, 2)) <= COLOUR_SHARE).all())
+
+
 def _fit(img: Image.Image, size: int, channels: int, what: str, part: str) -> np.ndarray:
     """An "L" or "RGB" image -> (channels, size, size) uint8, resized bicubically.
 
@@ -233,14 +239,9 @@ def _cache_file(cache_dir: Folder | None, layout: str, folder: Path, setting: st
 
 
 def _read_entries(cache: Path | None) -> dict[str, tuple[int, int, Tensor]]:
-    """file name -> (file size, mtime_ns, decoded image); empty if missing, old or unreadable."""
-    if cache is None or not cache.is_file():
-        return {}
-    try:
-        stored = torch.load(cache, weights_only=True)
-    except (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError):  # damaged: decode again
-        return {}
-    return stored["entries"] if isinstance(stored, dict) and stored.get("version") == CACHE_VERSION else {}
+    """file name -> (file size, mtime_ns, decoded image); empty if missing, of an old version or damaged."""
+    stored = load_cache(cache, keys=("version", "entries")) if cache is not None else None
+    return stored["entries"] if stored is not None and stored["version"] == CACHE_VERSION else {}
 
 
 def _stamp(path: Path) -> tuple[int, int]:

@@ -18,6 +18,8 @@ Two pairings (``--pairing``):
 
 from __future__ import annotations
 
+import math
+import struct
 import urllib.error
 from pathlib import Path
 
@@ -36,6 +38,9 @@ def load_mnist(root: str | Path, train: bool) -> tuple[Tensor, Tensor]:
     """
     from torchvision.datasets import MNIST
 
+    raw = Path(root) / "MNIST" / "raw"
+    for kind in ("images-idx3-ubyte", "labels-idx1-ubyte"):
+        check_idx(raw / f"{'train' if train else 't10k'}-{kind}", root)
     try:
         ds = MNIST(str(root), train=train, download=True)
     except (RuntimeError, OSError, urllib.error.URLError) as err:
@@ -45,6 +50,23 @@ def load_mnist(root: str | Path, train: bool) -> tuple[Tensor, Tensor]:
             "there or point --data_root at a folder that has MNIST/raw/"
         ) from None
     return ds.data, ds.targets.long()
+
+
+def check_idx(path: Path, root: str | Path) -> None:
+    """An IDX file that is there must be as long as its header says: else an
+    error naming it (torchvision's own error reads as if MNIST were missing)."""
+    if not path.is_file():
+        return
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(4)
+        ndim = head[3] if len(head) == 4 and head[:3] == b"\0\0\x08" else 0  # 0x08: unsigned bytes
+        dims = f.read(4 * ndim)
+    expected = 4 + 4 * ndim + math.prod(struct.unpack(f">{ndim}I", dims)) if ndim and len(dims) == 4 * ndim else -1
+    if size != expected:
+        found = f"{size} bytes, its header says {expected}" if expected > 0 else "no IDX header of unsigned bytes"
+        raise UserError(f"MNIST file {path} is truncated or corrupt ({found}): delete it and run "
+                        f"`python -m datasets.download mnist --data_root {root}`, or copy it again")
 
 
 def draw_lower_indices(labels: Tensor, same_digit_prob: float, generator: torch.Generator,

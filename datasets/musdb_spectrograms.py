@@ -21,7 +21,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from common.errors import UserError
-from common.io import save_atomic
+from common.io import load_cache, save_atomic
 from common.spectrogram import STFTSettings, normalise, stft
 
 SOURCES = ("mixture", "accompaniment", "vocals")
@@ -80,8 +80,9 @@ def load_subset(musdb_path: str | Path, subset: str, is_wav: bool, s: STFTSettin
     """
     layout = "wav" if is_wav else "stems"
     cache = Path(cache_dir) / f"{Path(musdb_path).resolve().name}_{layout}_{subset}_{s.tag()}.pt"
-    if cache.is_file():
-        return torch.load(cache, weights_only=False)
+    songs = load_cache(cache, kind=list)
+    if songs is not None:
+        return songs
     db = open_db(musdb_path, subset, is_wav)
     songs = [{"name": t.name, "spec": song_spectrograms(t, s).half()}
              for t in tqdm(db.tracks, desc=f"preprocessing MUSDB18 {subset}", disable=not progress)]

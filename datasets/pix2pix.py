@@ -18,7 +18,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from common.errors import UserError
-from common.io import save_atomic
+from common.io import load_cache, save_atomic
 
 # dataset -> (channels of A, channels of B)
 CHANNELS = {"cityscapes": (3, 3), "edges2shoes": (1, 3)}
@@ -71,10 +71,9 @@ def load_split(data_root: str | Path, dataset: str, split: str, size: int,
         raise UserError(f"no images in {folder}; expected pix2pix-format .jpg files")
     names = [f.name for f in files]
     cache = _cache_path(Path(cache_dir), dataset, split, size) if cache_dir else None
-    if cache is not None and cache.is_file():
-        stored = torch.load(cache, weights_only=False)
-        if stored["files"] == names:
-            return stored["images"], names
+    stored = load_cache(cache, keys=("images", "files")) if cache is not None else None
+    if stored is not None and stored["files"] == names:
+        return stored["images"], names
     grey_a = CHANNELS[dataset][0] == 1
     decoded = [decode_pair(f, size, grey_a)
                for f in tqdm(files, desc=f"decoding {dataset}/{split}", disable=not progress, leave=False)]

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from common.cli import int01
-from common.io import save_atomic
+from common.io import load_cache, save_atomic
 from common.tensors import as_float
 from eval.visualise import as_rgb, pairs_to_rgb
 
@@ -140,10 +140,9 @@ def cached_view_features(features: Features, x: Tensor, layout: PairLayout, cach
     """view_features, kept in cache_<extractor name>.pt when the extractor has a name."""
     name = getattr(features, "name", None)
     path = cache.with_name(f"{cache.name}_{name}.pt") if cache is not None and name else None
-    if path is not None and path.is_file():
-        saved = torch.load(path, weights_only=True)
-        if all(v in saved and saved[v].shape[0] == x.shape[0] for v in layout.views):
-            return {v: saved[v] for v in layout.views}
+    saved = load_cache(path, keys=layout.views) if path is not None else None
+    if saved is not None and all(saved[v].shape[0] == x.shape[0] for v in layout.views):
+        return {v: saved[v] for v in layout.views}
     out = view_features(features, x, layout)
     if path is not None:
         save_atomic(out, path)

@@ -13,7 +13,8 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from common.digit_pairs import split_digits
-from common.io import load_checkpoint, save_atomic
+from common.errors import UserError
+from common.io import load_cache, load_checkpoint, save_atomic, warn_rebuilt
 from common.tensors import as_float
 from eval.dependency import dependency_metric, joint_label_frequencies
 from eval.fid import fid_from_features
@@ -76,15 +77,15 @@ def load_or_train_classifier(cache_dir: Path, recipe: str, train: tuple[Tensor, 
                              released: Path = RELEASED_CLASSIFIERS) -> tuple[MNISTClassifier, float]:
     """The evaluation classifier of a recipe in CLASSIFIERS: the released
     weights in `released` when there, else trained once and cached in
-    cache_dir; returns it with its MNIST test accuracy."""
+    cache_dir (again when the cache is damaged); returns it with its MNIST
+    test accuracy."""
     file, lr = CLASSIFIERS[recipe]
-    path = released / file if (released / file).is_file() else cache_dir / file
-    if path.is_file():
-        fix = "delete it; the classifier is trained again" if path == cache_dir / file else "restore it with git checkout"
-        state = load_checkpoint(path, damaged=fix)
-        model = MNISTClassifier()
-        model.load_state_dict(state["model"])
-        acc = state["test_accuracy"]
+    is_released = (released / file).is_file()
+    path = released / file if is_released else cache_dir / file
+    fix = f"restore it with `git checkout -- {path}`" if is_released else None  # None: a cache, trained again
+    stored = stored_classifier(path, "test_accuracy", fix)
+    if stored is not None:
+        model, acc = stored
     else:
         print(f"training the MNIST evaluation classifier ({recipe!r} recipe) once (cached at {path})")
         model = train_classifier(*train, lr=lr, progress=progress)
@@ -92,6 +93,28 @@ def load_or_train_classifier(cache_dir: Path, recipe: str, train: tuple[Tensor, 
         save_atomic({"model": model.state_dict(), "test_accuracy": acc}, path)
     print(f"MNIST classifier ({recipe!r}, {path}) test accuracy: {acc:.4f}")
     return model.to(device).eval(), acc
+
+
+def stored_classifier(path: Path, score: str, fix: str | None = None) -> tuple[MNISTClassifier, float] | None:
+    """The classifier saved at path as {"model": state dict, score: float}, with that score.
+
+    fix None: path is a cache, and a missing or damaged file gives None (a
+    damaged one after a warning line) so that the caller trains it again.
+    Otherwise the file cannot be remade here: a damaged one is a UserError
+    that ends in fix."""
+    keys = ("model", score)
+    state = load_cache(path, keys) if fix is None else load_checkpoint(path, damaged=fix, keys=keys)
+    if state is None:
+        return None
+    model = MNISTClassifier()
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, TypeError, AttributeError):  # weights of another model, or no state dict
+        if fix is not None:
+            raise UserError(f"{path} holds no weights of the MNIST classifier: {fix}") from None
+        warn_rebuilt(path, "holds no weights of the MNIST classifier")
+        return None
+    return model, float(state[score])
 
 
 def weights_digest(model: nn.Module) -> str:

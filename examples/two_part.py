@@ -11,9 +11,12 @@ Scores of 5000 generated pairs:
     python examples/two_part.py [--steps 1000] [--pairs 24] [--seed 0]
 """
 import argparse
+import sys
+from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # factorgan lives in the clone's root: no install needed
 import factorgan as fg
 
 MODELS = ("GAN (pairs only)", "FactorGAN-no-cp", "FactorGAN")

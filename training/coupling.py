@@ -31,8 +31,8 @@ import torch
 from torch import Tensor, nn
 
 from common.errors import UserError
-from common.io import load_checkpoint, save_atomic
-from eval.mnist import accuracy, train_classifier
+from common.io import save_atomic
+from eval.mnist import accuracy, stored_classifier, train_classifier
 from models.mnist_classifier import MNISTClassifier
 from training.discriminator import FactorisedDiscriminator, SeparateDiscriminators
 from training.factorisation import Factorisation
@@ -202,14 +202,13 @@ def coupling_classifier(cache_dir: Path, images: Tensor, labels: Tensor, device:
     cache = cache_dir / COUPLING_CLASSIFIER
     half = len(images) // 2
     with torch.random.fork_rng(devices=[]):  # leaves the global RNG (model initialisation) as it was
-        model = MNISTClassifier()
-        if cache.is_file():
-            state = load_checkpoint(cache, damaged="delete it; the classifier is trained again")
-            model.load_state_dict(state["model"])
+        stored = stored_classifier(cache, "heldout_accuracy")  # None: not cached yet, or damaged
+        if stored is not None:
+            model, heldout = stored
         else:
             print(f"training SCoGAN's own MNIST classifier once (cached at {cache})", flush=True)
             model = train_classifier(images[half:], labels[half:], seed=1, progress=progress)
-            state = {"model": model.state_dict(), "heldout_accuracy": accuracy(model, images[:half], labels[:half])}
-            save_atomic(state, cache)
-    print(f"SCoGAN classifier: {state['heldout_accuracy']:.4f} accuracy on the training digits it did not see")
+            heldout = accuracy(model, images[:half], labels[:half])
+            save_atomic({"model": model.state_dict(), "heldout_accuracy": heldout}, cache)
+    print(f"SCoGAN classifier: {heldout:.4f} accuracy on the training digits it did not see")
     return model.to(device).eval()

@@ -28,6 +28,8 @@ RUNTIME_OPTIONS = {
 }
 # Options that the optimisers' saved state holds: --resume refuses a new value.
 FIXED_ON_RESUME = ("lr", "beta1", "L2", "marginal_lr_factor")
+# The experiments' layer widths and evaluation counts (where an experiment has them): at least 1
+WIDTHS_AND_COUNTS = ("generator_channels", "disc_channels", "ls_channels", "ls_runs", "ls_epochs")
 
 
 def build_parser(description: str, add_task_options: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
@@ -42,7 +44,10 @@ def build_parser(description: str, add_task_options: Callable[[argparse.Argument
     g.add_argument("--out_path", type=str, default="out", help="root folder of all runs")
     g.add_argument("--data_root", type=str, default="data", help="folder holding the data sets")
     g.add_argument("--cache_dir", type=str, default=None,
-                   help="where decoded data and the evaluation classifier are cached (default: DATA_ROOT/cache)")
+                   help="where decoded data, features of real images and trained MNIST classifiers are cached; "
+                        "a deleted or damaged file is made again (default: OUT_PATH/cache, so that the data "
+                        "folder is only read; a DATA_ROOT/cache of older versions is used while there is no "
+                        "OUT_PATH/cache)")
     g.add_argument("--eval", action="store_true", help="only evaluate a trained run's generator")
     g.add_argument("--eval_model", type=str, default="G",
                    help="generator checkpoint to evaluate: G (latest) or G_epochN")
@@ -78,7 +83,8 @@ def build_parser(description: str, add_task_options: Callable[[argparse.Argument
                    help="standard deviation of Gaussian noise added to every discriminator input, real and "
                         "generated (instance noise: a stabiliser, off at 0; the paper: 0)")
     g.add_argument("--max_steps", type=int, default=None,
-                   help="stop with a checkpoint at this generator update; continue with --resume")
+                   help="stop with a checkpoint at this generator update (at least 1; default: no limit); "
+                        "continue with --resume")
     g.add_argument("--checkpoint_every", type=int, default=1000,
                    help="write a full checkpoint every N generator updates (and after every epoch)")
     g.add_argument("--log_every", type=int, default=100, help="log training scalars every N updates")
@@ -120,7 +126,10 @@ def parse_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None, t
     if opts.generator is not None:
         if not opts.eval:
             raise UserError("--generator evaluates a saved generator: add --eval")
-        saved = generator_options(Path(opts.generator))
+        saved, trained_by = generator_options(Path(opts.generator))
+        if trained_by is not None and trained_by != task:
+            raise UserError(f"{opts.generator} is a generator of {trained_by}, not of {task}: evaluate it with "
+                            f"`python {trained_by}.py --eval --generator {opts.generator}`")
     else:
         if opts.experiment_name is None:
             opts.experiment_name = default_name(opts)
@@ -157,24 +166,41 @@ def given_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -
     return {key for key, value in vars(parser.parse_args(argv, namespace=blank)).items() if value is not unset}
 
 
-def generator_options(path: Path) -> dict[str, Any]:
+def generator_options(path: Path) -> tuple[dict[str, Any], str | None]:
     """The training options stored in a generator file (a released generator,
-    or a run's G.pt beside its config.json)."""
+    or a run's G.pt beside its config.json), and the task that trained it
+    where that is recorded: in the release's manifest, or as the run's
+    folder OUT_PATH/TASK/NAME/checkpoints/G.pt."""
     state = load_checkpoint(path, "cpu", missing="check the --generator path",
-                            damaged="download or copy the generator file again")
+                            damaged="download or copy the generator file again", keys=("generator",))
     if "options" in state:
-        return dict(state["options"])
+        return dict(state["options"]), _released_task(path)
     config = path.parent.parent / "config.json"  # a run's checkpoints/G.pt
     if config.is_file():
-        return json.loads(config.read_text())
+        run = path.resolve().parent.parent
+        return json.loads(config.read_text()), run.parent.name if path.parent.name == "checkpoints" else None
     raise UserError(f"{path} holds no training options and has no config.json beside its run: "
                     "use a released generator (python -m analysis.release) or a run's checkpoints/G.pt")
+
+
+def _released_task(path: Path) -> str | None:
+    """The task of a released generator file in the manifest beside it (analysis.collect.MANIFEST)."""
+    try:
+        entries = json.loads((path.parent / "manifest.json").read_text())
+        return next((e["task"] for e in entries if e.get("file") == path.name), None)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # no manifest, or not one of ours
+        return None
 
 
 def check_options(opts: argparse.Namespace) -> None:
     for name in ("epochs", "epoch_iter", "batchSize", "nz", "disc_iter", "checkpoint_every", "log_every"):
         if getattr(opts, name) < 1:
             raise UserError(f"--{name} must be at least 1, got {getattr(opts, name)}")
+    for name in WIDTHS_AND_COUNTS:
+        if getattr(opts, name, 1) < 1:
+            raise UserError(f"--{name} must be at least 1, got {getattr(opts, name)}")
+    if opts.max_steps is not None and opts.max_steps < 1:
+        raise UserError(f"--max_steps must be at least 1 (leave it out for no limit), got {opts.max_steps}")
     if not opts.lr > 0:  # "not >" also refuses nan
         raise UserError(f"--lr must be positive, got {opts.lr}")
     if not opts.L2 >= 0:
@@ -221,5 +247,9 @@ def paired_count(opts: argparse.Namespace, flag: str, available: int, unit: str)
 
 
 def cache_dir(opts: argparse.Namespace) -> Path:
-    """--cache_dir, else DATA_ROOT/cache."""
-    return Path(opts.cache_dir) if opts.cache_dir else Path(opts.data_root) / "cache"
+    """--cache_dir; else OUT_PATH/cache, or DATA_ROOT/cache where an older
+    version made one and there is no OUT_PATH/cache (its files stay in use)."""
+    if opts.cache_dir:
+        return Path(opts.cache_dir)
+    new, old = Path(opts.out_path) / "cache", Path(opts.data_root) / "cache"
+    return old if old.is_dir() and not new.exists() else new

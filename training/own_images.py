@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import sys
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from common.errors import UserError
-from datasets.image_folders import load_pairs, load_part
+from datasets.image_folders import all_grey, load_pairs, load_part
 from training.data import TensorPool
 from training.options import cache_dir, paired_count
 
@@ -83,7 +84,21 @@ def load_own_images(opts: argparse.Namespace, device: torch.device) -> OwnImages
     alone = [load_part(folder, size, c, cache, progress, part=p)[0] if folder else torch.zeros(0, c, size, size,
                                                                                               dtype=torch.uint8)
              for folder, c, p in ((opts.part_a, channels[0], "A"), (opts.part_b, channels[1], "B"))]
-    return OwnImages(pairs.to(device), names, n_paired, alone[0].to(device), alone[1].to(device))
+    own = OwnImages(pairs.to(device), names, n_paired, alone[0].to(device), alone[1].to(device))
+    note_grey_parts(own.parts(channels[0]), channels)
+    return own
+
+
+def note_grey_parts(parts: tuple[Tensor, Tensor], channels: tuple[int, int]) -> None:
+    """One line when a part read as RGB (--channels 3) holds only grey images:
+    it is learnt as three equal channels, where --channels 1 for it learns one.
+    parts: every A (N, cA, S, S) and every B (M, cB, S, S), uint8."""
+    grey = [c == 3 and len(x) > 0 and all_grey(x) for x, c in zip(parts, channels, strict=True)]
+    if any(grey):
+        which, them = ("parts A and B", "them") if all(grey) else (f"part {'A' if grey[0] else 'B'}", "it")
+        fix = " ".join("1" if g else str(c) for g, c in zip(grey, channels, strict=True))
+        print(f"note: {which} {'hold' if all(grey) else 'holds'} only grey images, but --channels {channels[0]} "
+              f"{channels[1]} reads {them} as RGB (R = G = B); --channels {fix} trains {them} as grey", file=sys.stderr)
 
 
 def val_set_name(opts: argparse.Namespace, dataset: str) -> str:

@@ -231,7 +231,9 @@ def run_experiment(experiment: Experiment, argv: Sequence[str] | None = None) ->
     path = Path(opts.generator) if opts.generator else run.generator_checkpoint(opts.eval_model)
     state = load_checkpoint(path, device,
                             missing="train the run first, or check --out_path, --experiment_name and --eval_model",
-                            damaged="restore a good copy, or evaluate another checkpoint with --eval_model G_epochN")
+                            damaged="restore a good copy, or evaluate another checkpoint with --eval_model G_epochN",
+                            keys=("generator",))
+    check_fits(setup.generator, state["generator"], path, experiment.task)
     setup.generator.load_state_dict(state["generator"])
     setup.generator.eval()
     print(f"evaluating {path} (step {state.get('step')})")
@@ -244,6 +246,23 @@ def run_experiment(experiment: Experiment, argv: Sequence[str] | None = None) ->
     run.write_json("results.json" if opts.eval_model == "G" else f"results_{opts.eval_model}.json", results)
     print(json.dumps(results, indent=2))
     return results
+
+
+def check_fits(model: nn.Module, weights: dict[str, torch.Tensor], path: Path, task: str) -> None:
+    """A one-line error, instead of torch's list of every mismatch, when the
+    weights of path are not those of model (names and shapes)."""
+    own = model.state_dict()
+    wrong = sorted(k for k in own.keys() | weights.keys()
+                   if k not in own or k not in weights or tuple(own[k].shape) != tuple(weights[k].shape))
+    if not wrong:
+        return
+    k = wrong[0]
+    example = (f"{k} is {tuple(weights[k].shape)} there, {tuple(own[k].shape)} here" if k in own and k in weights
+               else f"{k} only {'there' if k in weights else 'here'}")
+    differ = "1 tensor differs" if len(wrong) == 1 else f"{len(wrong)} tensors differ"
+    raise UserError(f"the generator in {path} does not fit the {task} generator built from its options "
+                    f"({differ}, e.g. {example}): it was trained by another experiment or with other model "
+                    "options; evaluate it with the script and options that trained it")
 
 
 def _train(setup: GANSetup, opts: argparse.Namespace, run: Run, device: torch.device) -> int:
