@@ -9,8 +9,10 @@ plus any extra loss terms of a baseline (pix2pix's L1, CycleGAN's cycles).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import signal
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,7 +101,8 @@ class TrainState:
             "discriminator": self.setup.discriminator.state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
-            "rng": self.rng.get_state(),
+            "rng": self.rng.get_state(),  # a CPU byte tensor, also for a GPU generator
+            "rng_device": self.rng.device.type,
             "step": self.step,
             # pools with a state of their own (a pass in progress: datasets.mnist_pairs.RedrawnPairs)
             "pools": {name: pool.state_dict() for name, pool in self.setup.pools.items()
@@ -123,11 +126,25 @@ class TrainState:
         self.setup.discriminator.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
-        self.rng.set_state(state["rng"])
+        self._load_rng(state["rng"], state.get("rng_device", "cpu"))  # checkpoints without it were all CPU runs
         self.step = int(state["step"])
         for name, pool_state in state.get("pools", {}).items():
             self.setup.pools[name].load_state_dict(pool_state)
         self.precision.load_state_dict(state.get("grad_scalers", {}))
+
+    def _load_rng(self, saved: Tensor, saved_on: str) -> None:
+        """Continue the saved random stream, or, when it is another device
+        type's (a GPU run resumed on the CPU, or the reverse), go on with a
+        stream seeded from it: the same checkpoint always continues the same way,
+        but not as the uninterrupted run would (it could not on another device anyway)."""
+        saved = saved.cpu()  # load_checkpoint's map_location moved it to the training device; set_state wants the CPU
+        if saved_on == self.rng.device.type:
+            self.rng.set_state(saved)
+            return
+        seed = int.from_bytes(hashlib.sha256(bytes(saved.tolist())).digest()[:8], "little")
+        self.rng.manual_seed(seed)
+        warnings.warn(f"the checkpoint's random stream is of a {saved_on} generator; training on "
+                      f"{self.rng.device.type} goes on with a stream seeded from it (not bit-exact)", stacklevel=3)
 
 
 class Hooks(Protocol):

@@ -1,8 +1,8 @@
 """Mixed precision and torch.compile for the training loop (``--amp``, ``--compile``).
 
 * ``none``: float32 everywhere (the default; the loop runs exactly as without this module).
-* ``bf16``: forwards under ``torch.autocast`` with bfloat16 (CPU and CUDA); same
-  exponent range as float32, so no loss scaling is needed.
+* ``bf16``: forwards under ``torch.autocast`` with bfloat16 (CPU, and CUDA GPUs of the
+  Ampere generation or newer); same exponent range as float32, so no loss scaling is needed.
 * ``fp16``: forwards under autocast with float16 (CUDA only) and one
   ``torch.amp.GradScaler`` per optimiser; the scalers' state goes into the
   checkpoint so that a resumed run continues exactly.
@@ -40,6 +40,9 @@ class Precision:
         device = torch.device(device)
         if mode == "fp16" and device.type != "cuda":
             raise UserError("--amp fp16 needs a CUDA GPU (add --cuda); on the CPU use --amp bf16")
+        if mode == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            # what torch.autocast would raise at the first forward, said before training starts
+            raise UserError("--amp bf16: this GPU has no bfloat16 (it needs Ampere or newer); use --amp fp16")
         self.mode, self.device_type = mode, device.type
         # one scaler per optimiser: each keeps its own scale and skips its own inf/NaN steps
         self.scalers = {name: torch.amp.GradScaler(device.type) for name in ("opt_g", "opt_d")} if mode == "fp16" else {}
