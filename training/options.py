@@ -32,11 +32,13 @@ FIXED_ON_RESUME = ("lr", "beta1", "L2", "marginal_lr_factor")
 WIDTHS_AND_COUNTS = ("generator_channels", "disc_channels", "ls_channels", "ls_runs", "ls_epochs")
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """--help keeps the description's lines (its example commands) and shows every default."""
+
+
 def build_parser(description: str, add_task_options: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
     """The shared options, then the experiment's own ones."""
-    p = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    p = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
     g = p.add_argument_group("run")
     g.add_argument("--experiment_name", type=str, default=None,
                    help="run name; outputs go to OUT_PATH/TASK/EXPERIMENT_NAME "
