@@ -39,13 +39,19 @@ class SubLoss:
     accuracy: Tensor  # scalar, fraction of real and fake inputs classified correctly
 
 
+def loss_dtype(x: Tensor) -> Tensor:
+    """x for a loss: float32 (under autocast, --amp, logits may be bf16/fp16),
+    float64 kept as is (float64 runs: the ensemble exactness tests)."""
+    return x if x.dtype == torch.float64 else x.float()
+
+
 def bce_real_fake(disc: nn.Module, real: Tensor, fake: Tensor) -> SubLoss:
     """Standard GAN discriminator loss; real and fake go through one forward.
 
     real: (B, ...) and fake: (B', ...) inputs of disc, which returns (B,) logits.
     The loss is computed in float32, also under autocast (--amp).
     """
-    logits = disc(torch.cat([real, fake], dim=0)).float()
+    logits = loss_dtype(disc(torch.cat([real, fake], dim=0)))
     real_logit, fake_logit = logits[: real.shape[0]], logits[real.shape[0]:]
     loss = F.binary_cross_entropy_with_logits(
         real_logit, torch.ones_like(real_logit)
@@ -172,12 +178,12 @@ class FactorisedDiscriminator(nn.Module):
         x: (B, ...) joint samples -> (B,) logits of "x is real".
         """
         f = self.factorisation
-        # .float(): under autocast (--amp) the logits are summed and the loss computed in float32
-        logit = sum(disc(f.take(x, self.parts[name])).float() for name, disc in self.marginals.items())
+        # loss_dtype: under autocast (--amp) the logits are summed and the loss computed in float32
+        logit = sum(loss_dtype(disc(f.take(x, self.parts[name]))) for name, disc in self.marginals.items())
         if self.dep_p is not None:
-            logit = logit + self.dep_p(x).float()
+            logit = logit + loss_dtype(self.dep_p(x))
         if self.dep_q is not None:
-            logit = logit - self.dep_q(x).float()
+            logit = logit - loss_dtype(self.dep_q(x))
         return logit
 
 
