@@ -1,8 +1,10 @@
 """The MNIST evaluation classifiers: the released weights first, else trained once and cached."""
 
+import argparse
 import hashlib
 import json
 
+import pytest
 import torch
 
 from common.io import load_checkpoint
@@ -56,9 +58,9 @@ def test_a_released_classifier_is_used_before_the_cache_and_never_trained(mnist_
 def test_without_a_release_the_classifier_is_trained_once_and_cached(mnist_root, tmp_path, monkeypatch):
     trained, real = [], mnist.train_classifier
 
-    def train_classifier(images, labels, lr, progress):
+    def train_classifier(images, labels, lr, progress, seed):
         trained.append(lr)
-        return real(images, labels, epochs=1, lr=lr, progress=False)
+        return real(images, labels, epochs=1, lr=lr, seed=seed, progress=False)
 
     monkeypatch.setattr(mnist, "train_classifier", train_classifier)
     cache, nothing_released = tmp_path / "cache", tmp_path / "no_release"
@@ -69,3 +71,20 @@ def test_without_a_release_the_classifier_is_trained_once_and_cached(mnist_root,
                                         released=nothing_released)
     assert trained == [1e-4] and (cache / CLASSIFIERS["reference"][0]).is_file()
     assert weights_digest(first) == weights_digest(again)
+
+
+def test_a_recipe_with_a_seed_is_trained_with_that_seed_and_cached_apart(mnist_root, tmp_path):
+    assert mnist.classifier_recipe("reference@12") == "reference@12"
+    for bad in ("nope", "ours@x", "ours@-1"):
+        with pytest.raises(argparse.ArgumentTypeError, match="not a classifier recipe"):
+            mnist.classifier_recipe(bad)
+    train, test = _data(mnist_root)
+    no_release = tmp_path / "none"
+    plain, _ = load_or_train_classifier(tmp_path, "ours", train, test, torch.device("cpu"), False, no_release)
+    seeded, _ = load_or_train_classifier(tmp_path, "ours@3", train, test, torch.device("cpu"), False, no_release)
+    assert (tmp_path / CLASSIFIERS["ours"][0].replace(".pt", "_seed3.pt")).is_file()
+    assert weights_digest(plain) != weights_digest(seeded)
+    assert weights_digest(seeded) == weights_digest(mnist.train_classifier(*train, lr=1e-3, seed=3, progress=False))
+    # the released weights stand for seed 0 only: a seeded recipe never takes them
+    again, _ = load_or_train_classifier(tmp_path, "ours@3", train, test, torch.device("cpu"), False)
+    assert weights_digest(again) == weights_digest(seeded)
