@@ -27,11 +27,12 @@ from models.mlp import MLPDiscriminator, MLPGenerator
 from training.coupling import add_coupling_options, coupled_gan, coupling_classifier
 from training.data import NoiseInput, Pool, TensorPool
 from training.discriminator import factorised_or_joint
+from training.ensemble_run import add_ensemble_options, main
 from training.factorisation import Factorisation
 from training.loop import GANSetup
 from training.models_registry import model_name
 from training.options import UserError, cache_dir
-from training.runner import Experiment, Run, append_csv, main
+from training.runner import Experiment, Run, append_csv
 
 PAIR_DIM = 2 * 28 * 28
 TEST_PAIR_SEED = 20190101  # fixed, so every run is scored against the same test pairs
@@ -56,6 +57,7 @@ class PairedMNIST(Experiment):
                        help="evaluation classifier recipe(s): ours (lr 1e-3) or reference (the original "
                             "code's lr 1e-4, the paper's FID scale); the first fills fid/dependency and the CSVs")
         add_coupling_options(g, self.task, with_classifier=True)
+        add_ensemble_options(g)
 
     def default_name(self, opts: argparse.Namespace) -> str:
         return f"{model_name(opts, self.task)}_{opts.num_joint_samples}joint_lambda{opts.mnist_same_digit_prob}"

@@ -34,16 +34,19 @@ class EntryScriptRun(submitit.helpers.Checkpointable):
     Checkpointable: on a timeout or preemption submitit resubmits this same
     call, which resumes the run. A call that ends without the run's
     results.json (stopped by the last time limit) fails, so that it is not
-    reported as done.
+    reported as done. results: the results.json path of the run, or of each
+    member of an ensemble (--seeds).
     """
 
-    def __init__(self, argv: list[str], cwd: str, results: str) -> None:
-        self.argv, self.cwd, self.results = argv, cwd, results
+    def __init__(self, argv: list[str], cwd: str, results: str | Sequence[str]) -> None:
+        self.argv, self.cwd = argv, cwd
+        self.results = [results] if isinstance(results, str) else list(results)
 
     def __call__(self) -> None:
         subprocess.run([sys.executable, *self.argv], cwd=self.cwd, check=True, preexec_fn=_ignore_usr2)
-        if not Path(self.results).is_file():
-            raise RuntimeError(f"the run stopped before finishing (no {self.results}); sweep again to resume it")
+        missing = [r for r in self.results if not Path(r).is_file()]
+        if missing:
+            raise RuntimeError(f"the run stopped before finishing (no {missing[0]}); sweep again to resume it")
 
 
 def _ignore_usr2() -> None:
@@ -106,7 +109,8 @@ def submit(jobs: Sequence[Job], args: argparse.Namespace, cwd: Path) -> list[tup
             print(f"skip {job.name}: still queued or running as Slurm job {queued}", flush=True)
             continue
         executor.update_parameters(name=f"{args.figure}_{job.name}")
-        sub = executor.submit(EntryScriptRun(job.argv, str(cwd), str((job.run_dir / "results.json").resolve())))
+        results = [str((d / "results.json").resolve()) for d in job.run_dirs]
+        sub = executor.submit(EntryScriptRun(job.argv, str(cwd), results))
         job.run_dir.parent.mkdir(parents=True, exist_ok=True)
         _record(job).write_text(json.dumps({"job_id": sub.job_id, "cluster": CLUSTERS[args.launcher],
                                             "folder": str(folder / "%j")}))

@@ -2,7 +2,9 @@
 
 Each run is an ordinary call of an entry script, so the printed commands
 (``--dry_run``) can go to a cluster scheduler as they are. Finished runs
-(a results.json) are skipped; interrupted ones are resumed. ``--launcher
+(a results.json) are skipped; interrupted ones are resumed. Unfinished runs
+that differ only by seed train as one ensemble process (``--seeds``, for the
+models that support it, at most ``--max_members`` seeds each). ``--launcher
 slurm`` submits every run as a Slurm job through submitit (analysis/launchers.py).
 
     python -m analysis.sweep fig1 --budget 0.05 --jobs 2 --paired 10 100 1000 60000 --lambdas 0.9
@@ -19,10 +21,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.models_registry import MODELS, model_flags, models_of
+from training.models_registry import ENSEMBLE_MODELS, MODELS, model_flags, models_of
 
 FIGURES = {
     "fig1": {"script": "PairedMNIST.py", "task": "PairedMNIST", "plot": "analysis.fig1_paired_mnist",
@@ -42,16 +44,50 @@ PAPER_UPDATES = 40 * 5000
 
 @dataclass
 class Job:
+    """One process: a run, or an ensemble of runs that differ only by seed
+    (``members``: their run directories; run_dir is the first's)."""
+
     name: str
     run_dir: Path
     argv: list[str]
+    members: list[Path] = field(default_factory=list)
+    # for grouping: the command line without its seed and name (head, tail), and the seed
+    cell: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+    seed: int | None = None
 
     def command(self) -> str:
         return shlex.join([sys.executable, *self.argv])
 
     @property
+    def run_dirs(self) -> list[Path]:
+        return self.members or [self.run_dir]
+
+    @property
     def finished(self) -> bool:
-        return (self.run_dir / "results.json").is_file()
+        return all((d / "results.json").is_file() for d in self.run_dirs)
+
+
+def group_seeds(jobs: list[Job], max_members: int, ensemble_models: Sequence[str]) -> list[Job]:
+    """Jobs that differ only by seed, of a model in ensemble_models, merged into
+    ensemble jobs (``--seeds ... --experiment_names ...``) of at most
+    max_members runs, in order; other jobs as they are."""
+    cells: dict[tuple, list[Job]] = {}
+    for job in jobs:
+        key = job.cell if job.cell and job.cell[0][0] in ensemble_models and max_members > 1 else (id(job),)
+        cells.setdefault(key, []).append(job)
+    out = []
+    for group in cells.values():
+        for i in range(0, len(group), max(1, max_members)):
+            chunk = group[i:i + max_members]
+            if len(chunk) == 1:
+                out.append(chunk[0])
+                continue
+            head, tail = chunk[0].cell
+            argv = [*head[1:], "--seeds", *(str(j.seed) for j in chunk),
+                    "--experiment_names", *(j.name for j in chunk), *tail]
+            name = f"{chunk[0].name}+{len(chunk) - 1}"
+            out.append(Job(name, chunk[0].run_dir, argv, members=[j.run_dir for j in chunk]))
+    return out
 
 
 def budget_flags(budget: float) -> list[str]:
@@ -77,11 +113,13 @@ def grid(args: argparse.Namespace) -> list[Job]:
                 for seed in args.seeds:
                     tag = "_".join(v for v in variant[1::2])
                     name = f"{model.replace(' ', '_')}_{count}_{tag + '_' if tag else ''}b{args.budget}_s{seed}"
-                    argv = [fig["script"], *model_flags(model), fig["count_flag"], str(count), *variant,
-                            *budget_flags(args.budget), "--seed", str(seed), "--experiment_name", name,
-                            "--out_path", args.out_path, "--resume", "--no_progress",
+                    head = [fig["script"], *model_flags(model), fig["count_flag"], str(count), *variant,
+                            *budget_flags(args.budget)]
+                    tail = ["--out_path", args.out_path, "--resume", "--no_progress",
                             "--threads", str(args.threads), *args.extra]
-                    jobs.append(Job(name, Path(args.out_path) / fig["task"] / name, argv))
+                    argv = [*head, "--seed", str(seed), "--experiment_name", name, *tail]
+                    jobs.append(Job(name, Path(args.out_path) / fig["task"] / name, argv,
+                                    cell=((model, *head), tuple(tail)), seed=seed))
     return jobs
 
 
@@ -155,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lambdas", nargs="+", type=float, default=[0.1, 0.9], help="fig1: lambda values")
     p.add_argument("--datasets", nargs="+", default=["edges2shoes", "cityscapes"], help="fig2: data sets")
     p.add_argument("--seeds", nargs="+", type=int, default=[1337])
+    p.add_argument("--max_members", type=int, default=8,
+                   help="unfinished runs that differ only by seed train as one ensemble process (--seeds) of at "
+                        "most this many seeds, for the models that support it (1: one process per run)")
     p.add_argument("--dry_run", action="store_true", help="print the commands of unfinished runs and stop")
     launcher_args(p)
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
@@ -168,9 +209,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     task = FIGURES[args.figure]["task"]
     for model in set(args.models or []) - set(models_of(task)):
         p.error(f"--models: {task} has no model {model!r}")
+    if args.max_members < 1:
+        p.error(f"--max_members must be at least 1, got {args.max_members}")
     jobs = grid(args)
-    todo = [j for j in jobs if not j.finished]
-    print(f"{len(jobs)} runs in the grid, {len(jobs) - len(todo)} finished, {len(todo)} to run")
+    pending = [j for j in jobs if not j.finished]
+    todo = group_seeds(pending, args.max_members, ENSEMBLE_MODELS.get(task, ()))
+    processes = f" in {len(todo)} processes" if len(todo) != len(pending) else ""
+    print(f"{len(jobs)} runs in the grid, {len(jobs) - len(pending)} finished, {len(pending)} to run{processes}")
     if args.dry_run:
         for job in todo:
             print(job.command())

@@ -10,6 +10,13 @@ hold real data (complete pairs for D_P, and for each marginal discriminator
 either its parts of every observation or a pool of that part observed alone);
 ``train`` runs the paper's schedule and keeps its log in memory unless given
 other hooks. ``examples/two_part.py`` is a one-screen walk-through.
+
+Several independent runs (e.g. seeds) train faster as one ``Ensemble`` of
+stacked networks, each member exactly the run it would be alone::
+
+    states = [TrainState.create(make_setup(seed), seed=seed) for seed in (1337, 1, 2)]
+    outcome = train_ensemble(states, LoopConfig(epochs=1, epoch_iter=1000))
+    states[0].state_dict()  # member 0's checkpoint, in the single-run format
 """
 
 from common.io import load_checkpoint, save_atomic
@@ -17,12 +24,14 @@ from models.mlp import MLPDiscriminator, MLPGenerator
 from models.spectral import SpectralNorm, maybe_spectral_norm
 from training.data import ConditionalInput, NoiseInput, Pool, SnippetPool, TensorPool
 from training.discriminator import FactorisedDiscriminator, SeparateDiscriminators
+from training.ensemble import Ensemble, ensemble_train_step
+from training.ensemble_loop import EnsembleOutcome, train_ensemble
 from training.factorisation import Factorisation
 from training.loop import GANSetup, LoopConfig, MemoryLog, TrainState, assign_pools, train, train_step
 
 __all__ = [
-    "ConditionalInput", "Factorisation", "FactorisedDiscriminator", "GANSetup", "LoopConfig", "MLPDiscriminator",
+    "ConditionalInput", "Ensemble", "EnsembleOutcome", "Factorisation", "FactorisedDiscriminator", "GANSetup", "LoopConfig", "MLPDiscriminator",
     "MLPGenerator", "MemoryLog", "NoiseInput", "Pool", "SeparateDiscriminators", "SnippetPool", "SpectralNorm",
-    "TensorPool", "TrainState", "assign_pools", "load_checkpoint", "maybe_spectral_norm", "save_atomic", "train",
-    "train_step",
+    "TensorPool", "TrainState", "assign_pools", "ensemble_train_step", "load_checkpoint", "maybe_spectral_norm",
+    "save_atomic", "train", "train_ensemble", "train_step",
 ]

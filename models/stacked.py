@@ -73,10 +73,11 @@ class _BatchedLinear(torch.autograd.Function):
 class StackedLinear(nn.Module):
     """E Linear layers: x (E, B, in) -> (E, B, out); weight (E, out, in), bias (E, out)."""
 
-    def __init__(self, members: int, in_features: int, out_features: int, bias: bool) -> None:
+    def __init__(self, members: int, in_features: int, out_features: int, bias: bool, like: Tensor) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.empty(members, out_features, in_features))
-        self.bias = nn.Parameter(torch.empty(members, out_features)) if bias else None
+        kw = {"device": like.device, "dtype": like.dtype}
+        self.weight = nn.Parameter(torch.empty(members, out_features, in_features, **kw))
+        self.bias = nn.Parameter(torch.empty(members, out_features, **kw)) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
         return _BatchedLinear.apply(x, self.weight, self.bias, None, None, None)
@@ -90,12 +91,13 @@ class StackedSpectralLinear(nn.Module):
     training-mode forward, none in eval mode, as SpectralNorm.
     """
 
-    def __init__(self, members: int, in_features: int, out_features: int, bias: bool, eps: float) -> None:
+    def __init__(self, members: int, in_features: int, out_features: int, bias: bool, eps: float,
+                 like: Tensor) -> None:
         super().__init__()
-        self.layer = StackedLinear(members, in_features, out_features, bias)
+        self.layer = StackedLinear(members, in_features, out_features, bias, like)
         self.eps = eps
-        self.register_buffer("u", torch.empty(members, out_features))
-        self.register_buffer("v", torch.empty(members, in_features))
+        self.register_buffer("u", torch.empty(members, out_features, device=like.device, dtype=like.dtype))
+        self.register_buffer("v", torch.empty(members, in_features, device=like.device, dtype=like.dtype))
 
     @torch.no_grad()
     def sigma(self) -> Tensor:
@@ -151,10 +153,11 @@ def _stack_structure(members: Sequence[nn.Module]) -> nn.Module:
             raise TypeError("cannot stack Sequentials of different lengths")
         return nn.Sequential(*(_stack_structure([m[i] for m in members]) for i in range(len(first))))
     if kind is nn.Linear:
-        return StackedLinear(count, first.in_features, first.out_features, first.bias is not None)
+        return StackedLinear(count, first.in_features, first.out_features, first.bias is not None, first.weight)
     if kind is SpectralNorm and isinstance(first.layer, nn.Linear):
         layer = first.layer
-        return StackedSpectralLinear(count, layer.in_features, layer.out_features, layer.bias is not None, first.eps)
+        return StackedSpectralLinear(count, layer.in_features, layer.out_features, layer.bias is not None, first.eps,
+                                     layer.weight)
     if kind in ELEMENTWISE and not list(first.parameters()):
         if len({repr(m) for m in members}) != 1:
             raise TypeError(f"cannot stack differently configured {kind.__name__} layers")
@@ -165,13 +168,10 @@ def _stack_structure(members: Sequence[nn.Module]) -> nn.Module:
 
 def stack_modules(members: Sequence[nn.Module]) -> nn.Module:
     """One module running every member at once (see the module docstring),
-    on members[0]'s device and dtype, holding copies of their weights."""
+    on the members' device and in their dtype, holding copies of their weights."""
     if not members:
         raise ValueError("nothing to stack")
-    first = next(iter(members[0].state_dict().values()), None)
     stacked = _stack_structure(members)
-    if first is not None:
-        stacked.to(device=first.device, dtype=first.dtype)
     load_members(stacked, members)
     stacked.train(members[0].training)
     return stacked

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 EXPERIMENTS = ("PairedMNIST", "ImagePairs", "Image2Image", "AudioSeparation")
+# the models an entry script can train as an ensemble of seeds in one process (--seeds; training/ensemble_run.py)
+ENSEMBLE_MODELS = {"PairedMNIST": ("GAN", "FactorGAN", "FactorGAN-no-cp")}
 # options of some sub-discriminators: they matter only for models that have them
 SUB_DISCRIMINATOR_OPTIONS = ("lipschitz_p", "lipschitz_q", "marginal_lr_factor")
 

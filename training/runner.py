@@ -187,7 +187,7 @@ def pick_device(opts: argparse.Namespace) -> torch.device:
     return torch.device("cpu")
 
 
-def _check_run_dir(run: Run, opts: argparse.Namespace) -> None:
+def check_run_dir(run: Run, opts: argparse.Namespace) -> None:
     """Refuse to overwrite a run, to evaluate nothing, or to resume from nothing."""
     if opts.eval and opts.generator is not None:
         return  # a generator file: the run directory is made for its results
@@ -209,7 +209,7 @@ def run_experiment(experiment: Experiment, argv: Sequence[str] | None = None) ->
     parser = build_parser(experiment.description, experiment.add_options)
     opts = parse_options(parser, argv, experiment.task, experiment.default_name)
     run = Run(Path(opts.out_path) / experiment.task / opts.experiment_name, opts)
-    _check_run_dir(run, opts)
+    check_run_dir(run, opts)
     if opts.eval_every and not opts.eval and not has_periodic_scores(experiment):
         raise UserError(f"--eval_every: {experiment.task} has no periodic scores; leave it at 0")
     if opts.threads:
@@ -218,10 +218,7 @@ def run_experiment(experiment: Experiment, argv: Sequence[str] | None = None) ->
     torch.manual_seed(opts.seed)
     setup, split = experiment.build(opts, device)  # fails on bad data before anything is written
     if not opts.eval:
-        run.path.mkdir(parents=True, exist_ok=True)
-        run.write_json("config.json", {**vars(opts), "git_commit": _git_commit(),
-                                       "torch_threads": torch.get_num_threads()})
-        run.write_json("split.json", split)
+        write_run_files(run, opts, split)
         if opts.eval_every:
             run.scores = partial(experiment.periodic_scores, setup, opts)
         step = _train(setup, opts, run, device)
@@ -265,8 +262,16 @@ def check_fits(model: nn.Module, weights: dict[str, torch.Tensor], path: Path, t
                     "options; evaluate it with the script and options that trained it")
 
 
-def _train(setup: GANSetup, opts: argparse.Namespace, run: Run, device: torch.device) -> int:
-    """Train (or resume) the run; returns the step reached."""
+def write_run_files(run: Run, opts: argparse.Namespace, split: dict[str, Any]) -> None:
+    """The run directory with its resolved options (config.json) and data split (split.json)."""
+    run.path.mkdir(parents=True, exist_ok=True)
+    run.write_json("config.json", {**vars(opts), "git_commit": _git_commit(),
+                                   "torch_threads": torch.get_num_threads()})
+    run.write_json("split.json", split)
+
+
+def start_state(setup: GANSetup, opts: argparse.Namespace, run: Run, device: torch.device) -> TrainState:
+    """A fresh training state seeded with opts.seed, or with --resume the run's last checkpoint."""
     state = TrainState.create(setup, opts.lr, opts.beta1, opts.L2, opts.seed, Precision(opts.amp, device),
                               marginal_lr_factor=opts.marginal_lr_factor)
     if opts.resume and run.last_checkpoint.is_file():
@@ -275,13 +280,24 @@ def _train(setup: GANSetup, opts: argparse.Namespace, run: Run, device: torch.de
         print(f"resuming {run.path} at step {state.step}")
     if opts.resume:
         run.restart_log(state.step)
-    cfg = LoopConfig(
+    return state
+
+
+def loop_config(opts: argparse.Namespace) -> LoopConfig:
+    """The training loop's schedule from the options."""
+    return LoopConfig(
         epochs=opts.epochs, epoch_iter=opts.epoch_iter, disc_iter=opts.disc_iter,
         batch_size=opts.batchSize, objective=opts.objective, fake_batches=opts.fake_batches,
         instance_noise=opts.instance_noise,
         max_steps=opts.max_steps, checkpoint_every=opts.checkpoint_every,
         log_every=opts.log_every, progress=not opts.no_progress,
     )
+
+
+def _train(setup: GANSetup, opts: argparse.Namespace, run: Run, device: torch.device) -> int:
+    """Train (or resume) the run; returns the step reached."""
+    state = start_state(setup, opts, run, device)
+    cfg = loop_config(opts)
     try:
         with compiled(setup.generator, setup.discriminator.sub_discriminators(), opts.compile):
             train(state, cfg, run)
