@@ -20,7 +20,7 @@ from torchvision.utils import save_image
 
 from common.digit_pairs import split_digits
 from datasets.mnist_pairs import RedrawnPairs, draw_lower_indices, load_mnist, make_pairs
-from eval.mnist import CLASSIFIERS, load_or_train_classifier, paired_mnist_scores, weights_digest
+from eval.mnist import classifier_recipe, load_or_train_classifier, paired_mnist_scores, weights_digest
 from eval.sampling import generate
 from models.cogan import coupled_mlp_discriminators, mlp_coupled_generator
 from models.mlp import MLPDiscriminator, MLPGenerator
@@ -53,9 +53,10 @@ class PairedMNIST(Experiment):
                        help="fixed: every pair drawn once, the paired set is the first N pairs (the paper's "
                             "text); reference: as the original code ran, lower digits redrawn within the set "
                             "every pass, shuffled passes with a short last batch (the paper's numbers)")
-        g.add_argument("--eval_classifier", nargs="+", choices=list(CLASSIFIERS), default=["ours"],
+        g.add_argument("--eval_classifier", nargs="+", type=classifier_recipe, default=["ours"],
                        help="evaluation classifier recipe(s): ours (lr 1e-3) or reference (the original "
-                            "code's lr 1e-4, the paper's FID scale); the first fills fid/dependency and the CSVs")
+                            "code's lr 1e-4, the paper's FID scale), each optionally @SEED, trained with that "
+                            "seed (e.g. reference@1; default seed 0); the first fills fid/dependency and the CSVs")
         add_coupling_options(g, self.task, with_classifier=True)
         add_ensemble_options(g)
 
