@@ -49,6 +49,9 @@ class PairedMNIST(Experiment):
                        help="lambda: probability that the lower digit has the upper digit's class")
         g.add_argument("--eval_samples", type=int, default=10000,
                        help="generated pairs for FID (the paper: as many as test pairs)")
+        g.add_argument("--eval_subset", type=int, default=10000,
+                       help="with --eval_every N: generated pairs scored every N updates (FID and dependency "
+                            "under each --eval_classifier, logged under val/)")
         g.add_argument("--pairing", choices=["fixed", "reference"], default="fixed",
                        help="fixed: every pair drawn once, the paired set is the first N pairs (the paper's "
                             "text); reference: as the original code ran, lower digits redrawn within the set "
@@ -80,23 +83,35 @@ class PairedMNIST(Experiment):
         classifier = partial(coupling_classifier, cache_dir(opts), images, labels, device, not opts.no_progress)
         return build_gan(opts, device, pool_for, classifier), split
 
-    def evaluate(self, setup: GANSetup, opts: argparse.Namespace, run: Run) -> dict[str, Any]:
+    def scores(self, setup: GANSetup, opts: argparse.Namespace, samples: int) -> tuple[dict[str, dict], torch.Tensor]:
+        """Each --eval_classifier's scores of `samples` generated pairs (drawn
+        with their own RNG, seeded --seed + 1) against the test pairs; and the
+        generated pairs (samples, 1568)."""
         device = next(setup.generator.parameters()).device
-        train, (test_images, test_labels) = self.train, self.test  # read by build
-        # test pairs drawn once, with the pairing's rule for the "other" class
-        lower = draw_lower_indices(test_labels, opts.mnist_same_digit_prob,
-                                   torch.Generator().manual_seed(TEST_PAIR_SEED),
-                                   other_can_be_same=opts.pairing == "reference")
-        real = make_pairs(test_images, lower).to(device)
-        real_labels = torch.stack([test_labels, test_labels[lower]], 1)
+        if not hasattr(self, "_real"):  # test pairs and classifiers: made once per process
+            test_images, test_labels = self.test  # read by build
+            # test pairs drawn once, with the pairing's rule for the "other" class
+            lower = draw_lower_indices(test_labels, opts.mnist_same_digit_prob,
+                                       torch.Generator().manual_seed(TEST_PAIR_SEED),
+                                       other_can_be_same=opts.pairing == "reference")
+            self._real = make_pairs(test_images, lower).to(device), torch.stack([test_labels, test_labels[lower]], 1)
+            self._classifiers = {recipe: load_or_train_classifier(cache_dir(opts), recipe, self.train, self.test,
+                                                                  device, progress=not opts.no_progress)
+                                 for recipe in opts.eval_classifier}
         rng = torch.Generator(device=device).manual_seed(opts.seed + 1)
-        fake = generate(setup.generator, setup.inputs, opts.eval_samples, rng)
-        by_classifier = {}
-        for recipe in opts.eval_classifier:
-            classifier, clf_acc = load_or_train_classifier(cache_dir(opts), recipe, train, (test_images, test_labels),
-                                                           device, progress=not opts.no_progress)
-            by_classifier[recipe] = {"classifier_test_accuracy": clf_acc, "classifier_weights": weights_digest(classifier),
-                                     **paired_mnist_scores(classifier, real, real_labels, fake)}
+        fake = generate(setup.generator, setup.inputs, samples, rng)
+        return {recipe: {"classifier_test_accuracy": acc, "classifier_weights": weights_digest(classifier),
+                         **paired_mnist_scores(classifier, *self._real, fake)}
+                for recipe, (classifier, acc) in self._classifiers.items()}, fake
+
+    def periodic_scores(self, setup: GANSetup, opts: argparse.Namespace) -> dict[str, float]:
+        """FID and dependency of --eval_subset generated pairs under each
+        --eval_classifier (keys fid/RECIPE, dependency/RECIPE), for --eval_every's curves."""
+        by_classifier, _ = self.scores(setup, opts, opts.eval_subset)
+        return {f"{key}/{recipe}": s[key] for recipe, s in by_classifier.items() for key in ("fid", "dependency")}
+
+    def evaluate(self, setup: GANSetup, opts: argparse.Namespace, run: Run) -> dict[str, Any]:
+        by_classifier, fake = self.scores(setup, opts, opts.eval_samples)
         recipe = opts.eval_classifier[0]
         scores = by_classifier[recipe]
         save_pairs_grid(fake[:64], run.samples / "generated.png")

@@ -9,8 +9,8 @@ import torch
 
 from eval.cityscapes import CLASS_NAMES
 from Image2Image import Image2Image
+from ImagePairs import ImagePairs
 from models.unet import ConditionalGenerator, UNet
-from PairedMNIST import PairedMNIST
 from tests.conftest import write_pix2pix
 from training.models_registry import model_flags
 from training.options import build_parser
@@ -134,5 +134,5 @@ def test_same_val_scores_for_the_same_generator(city_root, tmp_path):
 
 
 def test_eval_every_needs_periodic_scores(tmp_path, capsys):
-    assert main(PairedMNIST(), ["--out_path", str(tmp_path), "--eval_every", "5"]) == 2
+    assert main(ImagePairs(), ["--out_path", str(tmp_path), "--eval_every", "5"]) == 2
     assert "--eval_every" in capsys.readouterr().err

@@ -197,3 +197,25 @@ def test_thread_count_is_recorded(mnist_root, tmp_path):
         torch.set_num_threads(before)
     config = json.loads((tmp_path / "PairedMNIST" / "t" / "config.json").read_text())
     assert config["threads"] == 1 and config["torch_threads"] == 1
+
+
+def test_eval_every_logs_fid_and_dependency_curves_without_changing_training(mnist_root, tmp_path):
+    """--eval_every N scores --eval_subset pairs under each classifier every N updates (val/ keys);
+    training goes on exactly as without it, and the last curve point is the final evaluation
+    when the subset is the evaluation's size."""
+    common = [*_args(mnist_root, tmp_path, "--factorGAN", "1"), "--eval_classifier", "ours", "reference",
+              "--eval_samples", "100"]
+    assert main(PairedMNIST(), [*common, "--experiment_name", "plain"]) == 0
+    assert main(PairedMNIST(), [*common, "--experiment_name", "curves", "--eval_every", "3",
+                                "--eval_subset", "100"]) == 0
+
+    def rows(name):
+        return [json.loads(x) for x in (tmp_path / "PairedMNIST" / name / "metrics.jsonl").read_text().splitlines()]
+
+    curves = [r for r in rows("curves") if "val/fid/ours" in r]
+    assert [r["step"] for r in curves] == [3, 6]
+    assert {"val/fid/reference", "val/dependency/ours", "val/dependency/reference"} <= set(curves[0])
+    training = [{k: v for k, v in r.items() if not k.startswith("val/") and k != "time"} for r in rows("curves")]
+    assert [r for r in training if len(r) > 1] == [{k: v for k, v in r.items() if k != "time"} for r in rows("plain")]
+    final = json.loads((tmp_path / "PairedMNIST" / "curves" / "results.json").read_text())
+    assert curves[-1]["val/fid/reference"] == pytest.approx(final["by_classifier"]["reference"]["fid"])

@@ -92,7 +92,7 @@ def build_parser(description: str, add_task_options: Callable[[argparse.Argument
     g.add_argument("--log_every", type=int, default=100, help="log training scalars every N updates")
     g.add_argument("--eval_every", type=int, default=0,
                    help="score the generator on a fixed validation subset every N updates, logged under val/ "
-                        "(0: never; only experiments with periodic scores, i.e. Image2Image)")
+                        "(0: never; experiments with periodic scores: Image2Image, PairedMNIST)")
     g.add_argument("--no_progress", action="store_true", help="no progress bar")
     g.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none",
                    help="mixed-precision training: bf16 autocast (CPU or GPU) or fp16 autocast with gradient "
