@@ -29,7 +29,7 @@ COLUMNS = 100  # argparse wraps its help to the terminal width: fixed, so the fi
 ENTRY_SCRIPTS = ("PairedMNIST.py", "ImagePairs.py", "Image2Image.py", "AudioSeparation.py")
 # run as `python -m NAME`; each has a build_parser() that its main() uses
 MODULES = (
-    "analysis.campaign", "analysis.collapse", "analysis.collect", "analysis.fig1_paired_mnist",
+    "analysis.campaign", "analysis.classifier_spread", "analysis.collapse", "analysis.collect", "analysis.fig1_paired_mnist",
     "analysis.fig2_image_pairs", "analysis.fig4_image2image", "analysis.fig6_audio_separation",
     "analysis.fig_i2i_curves", "analysis.help_docs", "analysis.release", "analysis.sweep",
     "bench.audio_speed", "bench.gpu_check", "bench.image_speed", "bench.paired_mnist_speed",
