@@ -202,3 +202,26 @@ def test_unstackable_layers_are_refused():
         a, b = tiny_state("GAN", 1), tiny_state("GAN", 2)
         b.step = 3
         Ensemble([a, b])
+
+
+@pytest.mark.parametrize("spectral_norm", [True, False])
+def test_paired_first_layer_equals_the_shuffled_batch(spectral_norm, float64):
+    """The dependency discriminators' shortcut (training/stacked_dependency.py): the same logits and
+    weight gradients as the stacked network on cat([x, shuffle(x)])."""
+    from training.stacked_dependency import draw_perms, paired_logits
+
+    f = Factorisation([("a", 5), ("b", 4), ("c", 3)])
+    members = [MLPDiscriminator(12, hidden=8, spectral_norm=spectral_norm) for _ in range(3)]
+    plain, short = stack_modules(members), stack_modules(members)
+    x = torch.randn(3, 6, 12)
+    perms = draw_perms(f, 6, [torch.Generator().manual_seed(s) for s in range(3)], x.device)
+    rows = torch.arange(3).unsqueeze(1)
+    shuffled = torch.cat([x[:, :, :5], x[:, :, 5:9][rows, perms[0]], x[:, :, 9:][rows, perms[1]]], dim=2)
+    expected = plain(torch.cat([x, shuffled], dim=1))
+    got = paired_logits(short, f, x, perms)
+    assert torch.allclose(got, expected, atol=1e-12)
+    weights = torch.randn_like(expected)
+    (expected * weights).sum().backward()
+    (got * weights).sum().backward()
+    for (name, a), b in zip(plain.named_parameters(), short.parameters(), strict=True):
+        assert torch.allclose(a.grad, b.grad, atol=1e-12), name

@@ -203,7 +203,14 @@ def ensemble_generator_step(ensemble: Ensemble, cfg: LoopConfig) -> dict[str, Te
     losses.sum().backward()
     ensemble.opt_g.step()
     return {"G/loss": losses.detach(), "G/combined_prob_fake": torch.sigmoid(logit.detach()).mean(1),
-            "G/batch_sd": fake.detach().float().std(1).mean(1)}
+            "G/batch_sd": _batch_sd(fake.detach().float())}
+
+
+def _batch_sd(fake: Tensor) -> Tensor:
+    """fake (E, B, ...) -> (E,) each entry's standard deviation across the batch, averaged, as
+    the single run's G/batch_sd; written out because Tensor.std over a middle axis is 8x slower here."""
+    centred = fake - fake.mean(1, keepdim=True)
+    return centred.pow(2).sum(1).div(fake.shape[1] - 1).sqrt().flatten(1).mean(1)
 
 
 def ensemble_train_step(ensemble: Ensemble, cfg: LoopConfig) -> dict[str, Tensor]:

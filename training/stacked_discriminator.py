@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from models.stacked import stack_modules
 from training.discriminator import P_DEP, Q_DEP, FactorisedDiscriminator, loss_dtype
 from training.factorisation import Factorisation
+from training.stacked_dependency import draw_perms, paired_logits, pairs_shortcut
 
 
 @dataclass
@@ -37,8 +38,13 @@ def stacked_bce(disc: nn.Module, real: Tensor, fake: Tensor) -> StackedLoss:
     real: (E, B, ...) and fake: (E, B', ...); disc returns (E, B + B') logits,
     in the loss's dtype (training.discriminator.loss_dtype), as in the single run.
     """
-    logits = loss_dtype(disc(torch.cat([real, fake], dim=1)))
-    real_logit, fake_logit = logits[:, : real.shape[1]], logits[:, real.shape[1]:]
+    return bce_of_logits(disc(torch.cat([real, fake], dim=1)), real.shape[1])
+
+
+def bce_of_logits(logits: Tensor, real_rows: int) -> StackedLoss:
+    """Per-member BCE and accuracy of logits (E, B + B'), the first real_rows real."""
+    logits = loss_dtype(logits)
+    real_logit, fake_logit = logits[:, :real_rows], logits[:, real_rows:]
     loss = (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit), reduction="none").mean(1)
             + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit), reduction="none").mean(1))
     correct = torch.cat([real_logit > 0, fake_logit < 0], dim=1).float().mean(1)
@@ -118,12 +124,16 @@ class StackedDiscriminator(nn.Module):
             seen = self.parts[name]
             out[name] = stacked_bce(disc, self._take(real[name], seen), self._take(fake, seen))
         # the single run draws D_P's shuffle, then D_Q's, from each member's generator
-        shuffled_p = stacked_shuffle(self.factorisation, real[P_DEP], generators) if self.dep_p is not None else None
-        shuffled_q = stacked_shuffle(self.factorisation, fake, generators) if self.dep_q is not None else None
-        if self.dep_p is not None:
-            out[P_DEP] = stacked_bce(self.dep_p, real[P_DEP], shuffled_p)
-        if self.dep_q is not None:
-            out[Q_DEP] = stacked_bce(self.dep_q, fake, shuffled_q)
+        pairs = [(P_DEP, self.dep_p, real.get(P_DEP)), (Q_DEP, self.dep_q, fake)]
+        pairs = [(name, disc, x) for name, disc, x in pairs if disc is not None]
+        f = self.factorisation
+        drawn = [draw_perms(f, x.shape[1], generators, x.device) if pairs_shortcut(disc, f)
+                 else stacked_shuffle(f, x, generators) for _, disc, x in pairs]
+        for (name, disc, x), perms_or_shuffled in zip(pairs, drawn, strict=True):
+            if pairs_shortcut(disc, f):  # the first layer once per row (training/stacked_dependency.py)
+                out[name] = bce_of_logits(paired_logits(disc, f, x, perms_or_shuffled), x.shape[1])
+            else:
+                out[name] = stacked_bce(disc, x, perms_or_shuffled)
         return out
 
     def forward(self, x: Tensor) -> Tensor:
