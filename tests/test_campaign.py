@@ -168,3 +168,22 @@ def test_the_limit_stops_a_run_with_a_checkpoint(tmp_path, mnist_root, monkeypat
     assert time.monotonic() - start < 60 and failed == 0
     assert read_ledger(c) == {}  # not finished: nothing recorded
     assert (out / "PairedMNIST" / "GAN_5_0.9_s1" / "checkpoints" / "last.pt").is_file()  # but resumable
+
+
+def test_seeds_of_one_cell_train_as_one_ensemble_process(tmp_path, mnist_root, monkeypatch):
+    text = SPEC.replace('["GAN", "FactorGAN"]', '["FactorGAN"]').replace("[5, 10]", "[5]").replace(
+        "[1337, 1, 2]", "[1, 2]").replace("FactorGAN = 0.002", "FactorGAN = 1")
+    c = _campaign(tmp_path, text.replace("max_members = 4", "max_members = 2"))
+    processes, _ = plan(c, {}, budget_s=3600)
+    assert len(processes) == 1 and [r.seed for r in processes[0].runs] == [1, 2]
+    argv = processes[0].argv(c, tmp_path / "out", 1, [])
+    assert argv[argv.index("--seeds") + 1: argv.index("--seeds") + 3] == ["1", "2"]
+    out = tmp_path / "out"
+    extra = ["--data_root", str(mnist_root), "--cache_dir", str(tmp_path / "cache")]
+    assert cli.run_campaign(c, out, budget_s=600, lanes=1, threads=1, extra=extra, commit=False) == 0
+    ledger = read_ledger(c)
+    assert sorted(ledger) == ["FactorGAN_5_0.9_s1", "FactorGAN_5_0.9_s2"]
+    assert all(r["members"] == 2 and r["updates"] == 6 for r in ledger.values())
+    # each member is the run its seed alone makes: its config says so
+    config = json.loads((out / "PairedMNIST" / "FactorGAN_5_0.9_s2" / "config.json").read_text())
+    assert config["seed"] == 2
