@@ -225,3 +225,16 @@ def test_paired_first_layer_equals_the_shuffled_batch(spectral_norm, float64):
     (got * weights).sum().backward()
     for (name, a), b in zip(plain.named_parameters(), short.parameters(), strict=True):
         assert torch.allclose(a.grad, b.grad, atol=1e-12), name
+
+
+def test_optimiser_groups_and_weight_decay_are_mirrored(float64):
+    """--marginal_lr_factor and --L2: three Adam groups with their own settings, stacked as they are."""
+    def make(seed):
+        setup = tiny_state("FactorGAN", seed).setup
+        return TrainState.create(setup, lr=1e-3, l2=0.01, seed=seed, marginal_lr_factor=0.5)
+
+    singles, members, single_losses, losses = run_both(make, [1, 2], 30, LoopConfig(batch_size=8, progress=False))
+    assert [g["lr"] for g in members[0].opt_d.param_groups] == [5e-4, 1e-3, 1e-3]
+    assert torch.allclose(single_losses.double(), losses.double(), rtol=0, atol=1e-8)
+    for single, member in zip(singles, members, strict=True):
+        assert_same(single, member, 1e-8)

@@ -109,6 +109,7 @@ def test_a_diverging_member_fails_alone(mnist_root, tmp_path, capsys, monkeypatc
     (["--seed", "3", "--seeds", "1", "2"], "not both"),
     (["--seeds", "1", "1"], "each seed once"),
     (["--seeds", "1", "2", "--experiment_names", "a"], "one per --seeds value"),
+    (["--experiment_names", "a"], "names the members of --seeds"),
 ])
 def test_what_ensembles_refuse(flags, message, mnist_root, tmp_path, capsys):
     assert main(PairedMNIST(), _args(mnist_root, tmp_path, *flags)) == 2

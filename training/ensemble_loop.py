@@ -58,7 +58,7 @@ def _train_level(states: list[int], members: Sequence[TrainState], cfg: LoopConf
         for k, v in stats.items():
             sums[k] = sums[k] + v if k in sums else v.clone()
         count += 1
-        bar.update(1)
+        bar.update(len(alive))  # member updates
         step = ensemble.step
         epoch_end = step // cfg.epoch_iter if step % cfg.epoch_iter == 0 else None
         must_save = (epoch_end is not None or step % cfg.checkpoint_every == 0
@@ -105,7 +105,7 @@ def train_ensemble(members: Sequence[TrainState], cfg: LoopConfig,
     stop_at = min(total, cfg.max_steps) if cfg.max_steps else total
     failed: dict[int, TrainingDiverged] = {}
     start = sum(max(0, stop_at - m.step) for m in members)
-    bar = tqdm(total=start, disable=not cfg.progress, unit="upd", dynamic_ncols=True, smoothing=0.05)
+    bar = tqdm(total=start, disable=not cfg.progress, unit="upd", dynamic_ncols=True, smoothing=0.05)  # member updates
     with _StopRequest() as stop, bar:
         while not stop.requested:
             behind = [i for i, m in enumerate(members) if i not in failed and m.step < stop_at]

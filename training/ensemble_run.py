@@ -197,7 +197,10 @@ def main(experiment: Experiment, argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(experiment.description, experiment.add_options)
     try:
-        if getattr(parser.parse_args(argv), "seeds", None) is None:
+        opts = parser.parse_args(argv)
+        if getattr(opts, "seeds", None) is None:
+            if getattr(opts, "experiment_names", None) is not None:
+                raise UserError("--experiment_names names the members of --seeds; one run takes --experiment_name")
             return single_main(experiment, argv)
         results = run_ensemble(experiment, argv)
     except UserError as err:
