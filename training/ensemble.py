@@ -38,7 +38,8 @@ from models.stacked import load_members, stack_modules, store_members
 from training.loop import LoopConfig, TrainState, frozen
 from training.stacked_discriminator import StackedDiscriminator, member_generator_losses
 
-UNSUPPORTED = "ensembles train with --fake_batches shared, no --instance_noise, no --amp and no --compile"
+UNSUPPORTED = ("ensembles train with --fake_batches shared, no --instance_noise, no --amp, no --compile, and the "
+               "default discriminator forwards and generator-step mode")
 
 
 def _stacked_optimizer_state(optimizers: Sequence[torch.optim.Optimizer]) -> dict[str, Any]:
@@ -173,7 +174,10 @@ def _real_batches(ensemble: Ensemble, batch: int) -> dict[str, Tensor]:
 
 
 def _check(cfg: LoopConfig) -> None:
-    if cfg.fake_batches != "shared" or cfg.instance_noise:
+    # getattr: switches of the original code's behaviour that only some LoopConfigs have; ensembles run the defaults
+    original = (getattr(cfg, "disc_forwards", "joint") != "joint"
+                or getattr(cfg, "generator_step_disc", "frozen") != "frozen")
+    if cfg.fake_batches != "shared" or cfg.instance_noise or original:
         raise ValueError(UNSUPPORTED)
 
 

@@ -154,6 +154,8 @@ def _train_members(experiment: Experiment, argvs: list[tuple[int, list[str]]]) -
     states = [start_state(setup, o, run, device) for run, o, (setup, _) in zip(runs, opts, built, strict=True)]
     try:
         outcome = train_ensemble(states, loop_config(opts[0]), runs)
+    except (TypeError, ValueError) as err:  # what Ensemble cannot stack (models/stacked.py, training/ensemble.py)
+        raise UserError(f"--seeds: these runs cannot train as one ensemble: {err}") from None
     finally:
         for run in runs:
             run.close()
