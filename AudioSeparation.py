@@ -132,7 +132,7 @@ def build_gan(opts: argparse.Namespace, device: torch.device, paired: tuple[Snip
     factorisation = Factorisation([("accompaniment", 1), ("vocals", 1)], dim=1)
 
     def conv(channels: int, sn: bool = True) -> ConvDiscriminator:
-        return ConvDiscriminator(channels, bins, width, sn, width=SNIPPET)
+        return ConvDiscriminator(channels, bins, width, sn, width=SNIPPET, sn_impl=opts.sn_impl)
 
     disc = factorised_or_joint(model, factorisation, marginal=lambda part: conv(factorisation.sizes[part]),
                                joint=lambda spectral_norm: conv(2, spectral_norm),

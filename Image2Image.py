@@ -192,7 +192,7 @@ def build_gan(opts: argparse.Namespace, device: torch.device, paired: Tensor, ph
     joint discriminator and photos, both paired only; pix2pix adds an L1 loss
     to the true maps. CycleGAN: photo and map discriminators and translators
     both ways, on all photos and maps, no pairs."""
-    size, width = opts.loadSize, opts.disc_channels
+    size, width, sn = opts.loadSize, opts.disc_channels, opts.sn_impl
     model = model_name(opts, Image2Image.task)
     photo, map_ = channels_of(opts)
     factorisation = Factorisation([("photo", photo), ("map", map_)], dim=1)
@@ -209,13 +209,14 @@ def build_gan(opts: argparse.Namespace, device: torch.device, paired: Tensor, ph
                 raise UserError(f"CycleGAN's identity loss needs the same channel count in both parts, not {photo} "
                                 f"and {map_} (--channels): give --identity_weight 0, or equal --channels")
             terms.append(Identity(opts.identity_weight * opts.cycle_weight))
-        disc = SeparateDiscriminators(factorisation, {"photo": ConvDiscriminator(photo, size, width),
-                                                      "map": ConvDiscriminator(map_, size, width)})
+        disc = SeparateDiscriminators(factorisation, {"photo": ConvDiscriminator(photo, size, width, sn_impl=sn),
+                                                      "map": ConvDiscriminator(map_, size, width, sn_impl=sn)})
         return GANSetup(CycleGenerator(unet(), unet()).to(device), disc.to(device),
                         UnpairedInput(parts["photo"], parts["map"], opts.nz), assign_pools(disc, pairs, parts), terms)
     disc = factorised_or_joint(
-        model, factorisation, marginal=lambda part: ConvDiscriminator(factorisation.sizes[part], size, width),
-        joint=lambda spectral_norm: ConvDiscriminator(photo + map_, size, width, spectral_norm),
+        model, factorisation,
+        marginal=lambda part: ConvDiscriminator(factorisation.sizes[part], size, width, sn_impl=sn),
+        joint=lambda spectral_norm: ConvDiscriminator(photo + map_, size, width, spectral_norm, sn_impl=sn),
         lipschitz=(bool(opts.lipschitz_p), bool(opts.lipschitz_q)), marginal_parts=("map",))
     inputs = parts["photo"] if MODELS[model].factorised else TensorPool(paired[:, :photo])
     extra = [PairedL1(pairs, photo, opts.nz, opts.l1_weight)] if model == "pix2pix" else []

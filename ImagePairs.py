@@ -159,7 +159,7 @@ def build_gan(opts: argparse.Namespace, device: torch.device, channels: tuple[in
     CoGAN and SCoGAN: a generator and a discriminator per image, no pairs
     (CoGAN: with shared layers; SCoGAN: with its label-free coupling terms)."""
     a, b = channels
-    size, width = opts.loadSize, opts.disc_channels
+    size, width, sn = opts.loadSize, opts.disc_channels, opts.sn_impl
     model = model_name(opts, ImagePairs.task)
     factorisation = Factorisation([("A", a), ("B", b)], dim=1)
     extra = []
@@ -169,14 +169,15 @@ def build_gan(opts: argparse.Namespace, device: torch.device, channels: tuple[in
             model, factorisation, opts,
             generator=lambda shared: conv_coupled_generator(opts.nz, sizes, size, opts.generator_channels, shared,
                                                             encoder_width=None if shared else width),
-            coupled_discriminators=lambda: coupled_conv_discriminators(sizes, size, width),
-            discriminator=lambda part: ConvDiscriminator(sizes[part], size, width))
+            coupled_discriminators=lambda: coupled_conv_discriminators(sizes, size, width, sn_impl=sn),
+            discriminator=lambda part: ConvDiscriminator(sizes[part], size, width, sn_impl=sn))
     else:
         generator = ConvGenerator(opts.nz, a + b, size, opts.generator_channels)
         joint_width = width * (2 if model == "GAN big" else 1)
         disc = factorised_or_joint(
-            model, factorisation, marginal=lambda part: ConvDiscriminator(factorisation.sizes[part], size, width),
-            joint=lambda spectral_norm: ConvDiscriminator(a + b, size, joint_width, spectral_norm),
+            model, factorisation,
+            marginal=lambda part: ConvDiscriminator(factorisation.sizes[part], size, width, sn_impl=sn),
+            joint=lambda spectral_norm: ConvDiscriminator(a + b, size, joint_width, spectral_norm, sn_impl=sn),
             lipschitz=(bool(opts.lipschitz_p), bool(opts.lipschitz_q)))
     return GANSetup(generator.to(device), disc.to(device), NoiseInput(opts.nz), assign_pools(disc, paired, marginal),
                     extra)

@@ -56,6 +56,11 @@ class PairedMNIST(Experiment):
                        help="fixed: every pair drawn once, the paired set is the first N pairs (the paper's "
                             "text); reference: as the original code ran, lower digits redrawn within the set "
                             "every pass, shuffled passes with a short last batch (the paper's numbers)")
+        g.add_argument("--init_order", choices=["discriminators_first", "generator_first"],
+                       default="discriminators_first",
+                       help="GAN and FactorGAN: which networks draw their initial weights from the seed first "
+                            "(ours: the discriminators, kept so that earlier runs' seeds reproduce; the original "
+                            "code: the generator); CoGAN and SCoGAN always build the generator first")
         g.add_argument("--eval_classifier", nargs="+", type=classifier_recipe, default=["ours"],
                        help="evaluation classifier recipe(s): ours (lr 1e-3) or reference (the original "
                             "code's lr 1e-4, the paper's FID scale), each optionally @SEED, trained with that "
@@ -155,23 +160,28 @@ def build_gan(opts: argparse.Namespace, device: torch.device, pool_for: Callable
 
     pool_for(source) gives each sub-discriminator its real data: source is
     "paired" (the paired set) or "marginal" (all training digits).
-    classifier() builds SCoGAN's own classifier (its semantic and perceptual terms)."""
+    classifier() builds SCoGAN's own classifier (its semantic and perceptual terms).
+    opts.init_order: GAN and FactorGAN build the discriminators (marginals,
+    D_P, D_Q) before the generator, or with "generator_first" after it, as the
+    original code; opts.sn_impl: the discriminators' spectral norm."""
     factorisation = Factorisation([("upper", PAIR_DIM // 2), ("lower", PAIR_DIM // 2)])
     model = model_name(opts, PairedMNIST.task)
+    sizes, sn = factorisation.sizes, opts.sn_impl
     extra = []
     if model in ("CoGAN", "SCoGAN"):
-        sizes = factorisation.sizes
         generator, disc, extra = coupled_gan(
             model, factorisation, opts,
             generator=lambda shared: mlp_coupled_generator(opts.nz, sizes, shared=shared, encoders=not shared),
-            coupled_discriminators=lambda: coupled_mlp_discriminators(sizes),
-            discriminator=lambda part: MLPDiscriminator(sizes[part]), classifier=classifier, views=split_digits)
-    else:  # discriminator first: the order of initialisation of the paper's models is kept
-        disc = factorised_or_joint(model, factorisation,
-                                   marginal=lambda part: MLPDiscriminator(factorisation.sizes[part]),
-                                   joint=lambda spectral_norm: MLPDiscriminator(PAIR_DIM, spectral_norm=spectral_norm),
-                                   lipschitz=(bool(opts.lipschitz_p), bool(opts.lipschitz_q)))
-        generator = MLPGenerator(opts.nz, PAIR_DIM)
+            coupled_discriminators=lambda: coupled_mlp_discriminators(sizes, sn_impl=sn),
+            discriminator=lambda part: MLPDiscriminator(sizes[part], sn_impl=sn), classifier=classifier,
+            views=split_digits)
+    else:  # our default builds the discriminators first; the original code built the generator first
+        first = MLPGenerator(opts.nz, PAIR_DIM) if opts.init_order == "generator_first" else None
+        disc = factorised_or_joint(
+            model, factorisation, marginal=lambda part: MLPDiscriminator(sizes[part], sn_impl=sn),
+            joint=lambda spectral_norm: MLPDiscriminator(PAIR_DIM, spectral_norm=spectral_norm, sn_impl=sn),
+            lipschitz=(bool(opts.lipschitz_p), bool(opts.lipschitz_q)))
+        generator = first if first is not None else MLPGenerator(opts.nz, PAIR_DIM)
     pools = {name: pool_for(source) for name, source in disc.real_sources().items()}
     return GANSetup(generator.to(device), disc.to(device), NoiseInput(opts.nz), pools, extra)
 

@@ -19,12 +19,9 @@ import itertools
 import json
 import sys
 from collections.abc import Sequence
-from functools import partial
-from unittest import mock
 
 import torch
 
-import models.mlp
 from bench.common import (
     common_args,
     device_of,
@@ -37,7 +34,7 @@ from bench.common import (
     usable_modes,
 )
 from models.mnist_classifier import MNISTClassifier
-from models.spectral import SN_IMPLS, maybe_spectral_norm
+from models.spectral import SN_IMPLS
 from PairedMNIST import PairedMNIST, build_gan, pair_pools
 from training.loop import LoopConfig, TrainState, train_step
 from training.models_registry import model_flags, models_of
@@ -50,12 +47,11 @@ def build_state(model: str, mode: str, pairing: str, sn_impl: str, device: torch
     """A training state as PairedMNIST.py builds it (100 pairs), on random digits
     (images: (N, 28, 28) uint8 and labels (N,) on the CPU, as loaded from MNIST);
     SCoGAN's classifier is untrained (its speed is the same)."""
-    opts = parse_opts(PairedMNIST().add_options, [*model_flags(model), "--num_joint_samples", "100"])
+    opts = parse_opts(PairedMNIST().add_options, [*model_flags(model), "--num_joint_samples", "100",
+                                                  "--sn_impl", sn_impl])
     pool_for, _ = pair_pools(pairing, images, labels, opts.num_joint_samples, 0.9, 0, device)
     torch.manual_seed(0)
-    # the spectral-norm implementation is an internal choice of the models: swapped here to compare
-    with mock.patch.object(models.mlp, "maybe_spectral_norm", partial(maybe_spectral_norm, impl=sn_impl)):
-        setup = build_gan(opts, device, pool_for, classifier=lambda: MNISTClassifier().to(device))  # SCoGAN's
+    setup = build_gan(opts, device, pool_for, classifier=lambda: MNISTClassifier().to(device))  # SCoGAN's
     return make_state(setup, opts, device, mode)
 
 
@@ -79,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pairings", nargs="+", default=["fixed"], choices=["fixed", "reference"],
                    help="--pairing modes (reference: lower digits redrawn every pass)")
     p.add_argument("--sn_impls", nargs="+", default=["scaled"], choices=list(SN_IMPLS),
-                   help="spectral-norm implementations (models/spectral.py)")
+                   help="spectral-norm implementations (models/spectral.py; PairedMNIST.py --sn_impl)")
     p.add_argument("--profile", action="store_true", help="print the top ops of each configuration")
     return p
 

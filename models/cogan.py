@@ -117,31 +117,33 @@ class _Coupled(nn.Module):
 
 
 def coupled_conv_discriminators(channels: Mapping[str, int], image_size: int = 64, width: int = 32,
-                                spectral_norm: bool = True) -> dict[str, nn.Module]:
+                                spectral_norm: bool = True, sn_impl: str = "scaled") -> dict[str, nn.Module]:
     """CoGAN: a conv discriminator (as ImagePairs') per part, whose layers
-    after the first are one shared set of parameters. Each: (B, C, H, W) -> (B,)."""
+    after the first are one shared set of parameters. Each: (B, C, H, W) -> (B,).
+    sn_impl: the spectral norm's implementation (models.spectral.SN_IMPLS)."""
     levels = _levels(image_size)
     widths = [width * 2 ** i for i in range(levels + 1)]
     layers: list[nn.Module] = []
     for cin, cout in itertools.pairwise(widths):
-        layers += [maybe_spectral_norm(nn.Conv2d(cin, cout, 4, 2, 1), spectral_norm), nn.LeakyReLU()]
+        layers += [maybe_spectral_norm(nn.Conv2d(cin, cout, 4, 2, 1), spectral_norm, sn_impl), nn.LeakyReLU()]
     tail = nn.Sequential(*layers, nn.Flatten(),
-                         maybe_spectral_norm(nn.Linear(widths[-1] * 16, 1, bias=False), spectral_norm))
+                         maybe_spectral_norm(nn.Linear(widths[-1] * 16, 1, bias=False), spectral_norm, sn_impl))
 
     def head(cin: int) -> nn.Module:
-        return nn.Sequential(maybe_spectral_norm(nn.Conv2d(cin, widths[0], 4, 2, 1), spectral_norm), nn.LeakyReLU())
+        return nn.Sequential(maybe_spectral_norm(nn.Conv2d(cin, widths[0], 4, 2, 1), spectral_norm, sn_impl), nn.LeakyReLU())
 
     return {p: _Coupled(head(c), tail) for p, c in channels.items()}
 
 
 def coupled_mlp_discriminators(sizes: Mapping[str, int], hidden: int = 128,
-                               spectral_norm: bool = True) -> dict[str, nn.Module]:
+                               spectral_norm: bool = True, sn_impl: str = "scaled") -> dict[str, nn.Module]:
     """CoGAN: an MLPDiscriminator per part (size -> hidden -> hidden -> 1,
-    LeakyReLU 0.01) whose last two layers are shared. Each: (B, size) -> (B,)."""
-    tail = nn.Sequential(maybe_spectral_norm(nn.Linear(hidden, hidden), spectral_norm), nn.LeakyReLU(0.01),
-                         maybe_spectral_norm(nn.Linear(hidden, 1), spectral_norm))
+    LeakyReLU 0.01) whose last two layers are shared. Each: (B, size) -> (B,).
+    sn_impl: the spectral norm's implementation (models.spectral.SN_IMPLS)."""
+    tail = nn.Sequential(maybe_spectral_norm(nn.Linear(hidden, hidden), spectral_norm, sn_impl), nn.LeakyReLU(0.01),
+                         maybe_spectral_norm(nn.Linear(hidden, 1), spectral_norm, sn_impl))
 
     def head(size: int) -> nn.Module:
-        return nn.Sequential(maybe_spectral_norm(nn.Linear(size, hidden), spectral_norm), nn.LeakyReLU(0.01))
+        return nn.Sequential(maybe_spectral_norm(nn.Linear(size, hidden), spectral_norm, sn_impl), nn.LeakyReLU(0.01))
 
     return {p: _Coupled(head(size), tail) for p, size in sizes.items()}

@@ -48,11 +48,13 @@ class ConvDiscriminator(nn.Module):
     Stride-2 4x4 convs from `channels` maps, doubling them at every stage until
     the shorter side is 4, LeakyReLU (slope 0.01, as the reference), then a
     linear layer to one logit; every layer spectrally normalised when
-    spectral_norm is True. width defaults to height (square images).
+    spectral_norm is True (by sn_impl, models.spectral.SN_IMPLS). width
+    defaults to height (square images).
     """
 
     def __init__(self, in_channels: int, height: int = 64, channels: int = 32,
-                 spectral_norm: bool = True, width: int | None = None, outputs: int | None = None) -> None:
+                 spectral_norm: bool = True, width: int | None = None, outputs: int | None = None,
+                 sn_impl: str = "scaled") -> None:
         super().__init__()
         self.outputs = outputs
         width = width or height
@@ -60,10 +62,10 @@ class ConvDiscriminator(nn.Module):
         widths = [channels * 2 ** i for i in range(levels + 1)]
         layers: list[nn.Module] = []
         for cin, cout in zip([in_channels, *widths[:-1]], widths, strict=True):
-            layers += [maybe_spectral_norm(nn.Conv2d(cin, cout, 4, 2, 1), spectral_norm), nn.LeakyReLU()]
+            layers += [maybe_spectral_norm(nn.Conv2d(cin, cout, 4, 2, 1), spectral_norm, sn_impl), nn.LeakyReLU()]
         self.features = nn.Sequential(*layers, nn.Flatten())
         out_area = (height // 2 ** (levels + 1)) * (width // 2 ** (levels + 1))
-        self.fc = maybe_spectral_norm(nn.Linear(widths[-1] * out_area, outputs or 1, bias=False), spectral_norm)
+        self.fc = maybe_spectral_norm(nn.Linear(widths[-1] * out_area, outputs or 1, bias=False), spectral_norm, sn_impl)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.fc(self.features(x))

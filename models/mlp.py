@@ -30,19 +30,20 @@ class MLPDiscriminator(nn.Module):
     """x: (B, in_dim) -> (B,) logits, or (B, outputs) when outputs is given (an encoder).
 
     in_dim -> hidden -> hidden -> outputs with LeakyReLU (slope 0.01, as in the
-    reference), every layer spectrally normalised when spectral_norm is True.
+    reference), every layer spectrally normalised when spectral_norm is True,
+    by sn_impl (models.spectral.SN_IMPLS).
     """
 
     def __init__(self, in_dim: int, hidden: int = 128, spectral_norm: bool = True,
-                 negative_slope: float = 0.01, outputs: int | None = None) -> None:
+                 negative_slope: float = 0.01, outputs: int | None = None, sn_impl: str = "scaled") -> None:
         super().__init__()
         self.outputs = outputs
         self.net = nn.Sequential(
-            maybe_spectral_norm(nn.Linear(in_dim, hidden), spectral_norm),
+            maybe_spectral_norm(nn.Linear(in_dim, hidden), spectral_norm, sn_impl),
             nn.LeakyReLU(negative_slope),
-            maybe_spectral_norm(nn.Linear(hidden, hidden), spectral_norm),
+            maybe_spectral_norm(nn.Linear(hidden, hidden), spectral_norm, sn_impl),
             nn.LeakyReLU(negative_slope),
-            maybe_spectral_norm(nn.Linear(hidden, outputs or 1), spectral_norm),
+            maybe_spectral_norm(nn.Linear(hidden, outputs or 1), spectral_norm, sn_impl),
         )
 
     def forward(self, x: Tensor) -> Tensor:

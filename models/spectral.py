@@ -9,6 +9,13 @@ larger than a batch of activations, and dividing (and differentiating) the
 whole weight on every call was most of a training step's time
 (``bench/paired_mnist_speed.py --sn_impls scaled torch``). torch's parametrization stays
 available as ``impl="torch"``; the two agree to float rounding (tests).
+
+``OriginalSpectralNorm`` (``impl="original"``) has the schedule of the
+original FactorGAN code's own spectral-norm wrapper (docs/original_training.md,
+rows A1-A4): no power iteration at construction, one on *every* forward in
+training and eval mode alike, each v <- W^T u then u <- W v, normalised by
+(norm + eps). It is an option (``--sn_impl original``) for reproducing the
+original's training; the default stays "scaled".
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-SN_IMPLS = ("scaled", "torch")
+SN_IMPLS = ("scaled", "torch", "original")
 
 
 class SpectralNorm(nn.Module):
@@ -63,16 +70,50 @@ class SpectralNorm(nn.Module):
         return y if layer.bias is None else y + layer.bias.view(1, -1, 1, 1)
 
 
+class OriginalSpectralNorm(SpectralNorm):
+    """SpectralNorm with the original FactorGAN code's power-iteration schedule.
+
+    u (rows) and v (columns) start as normalised N(0, 1) draws with no
+    iteration; every forward, whatever the module's train/eval mode, first
+    runs one iteration (v <- W^T u / (|W^T u| + eps), then u <- W v /
+    (|W v| + eps)), then divides by sigma = u . (W v). So a layer called
+    twice (real and fake batches in separate forwards) iterates twice.
+    """
+
+    def __init__(self, layer: nn.Linear | nn.Conv2d, eps: float = 1e-12) -> None:
+        super().__init__(layer, init_iterations=0, eps=eps)
+        with torch.no_grad():  # the original divides by norm + eps (SpectralNorm: by max(norm, eps))
+            self.u.copy_(self.u / (self.u.norm() + eps))
+            self.v.copy_(self.v / (self.v.norm() + eps))
+
+    @torch.no_grad()
+    def _power_iteration(self, steps: int) -> None:
+        w = self.layer.weight.flatten(1)
+        for _ in range(steps):
+            v = torch.mv(w.t(), self.u)
+            self.v.copy_(v / (v.norm() + self.eps))
+            u = torch.mv(w, self.v)
+            self.u.copy_(u / (u.norm() + self.eps))
+
+    def sigma(self) -> Tensor:
+        """One power iteration (in any mode), then u . (W v) (scalar, differentiable in W)."""
+        self._power_iteration(1)
+        return torch.vdot(self.u.clone(), torch.mv(self.layer.weight.flatten(1), self.v.clone()))
+
+
 def maybe_spectral_norm(layer: nn.Linear | nn.Conv2d, enabled: bool, impl: str = "scaled") -> nn.Module:
     """Wrap a Linear/Conv2d layer in spectral normalisation if enabled.
 
-    impl: "scaled" (SpectralNorm, the default: faster) or "torch" (torch's
-    parametrization, which rescales the weight itself).
+    impl: "scaled" (SpectralNorm, the default: faster), "torch" (torch's
+    parametrization, which rescales the weight itself) or "original"
+    (OriginalSpectralNorm: the original FactorGAN code's schedule).
     """
     if not enabled:
         return layer
     if impl == "scaled":
         return SpectralNorm(layer)
+    if impl == "original":
+        return OriginalSpectralNorm(layer)
     if impl == "torch":
         return spectral_norm(layer)
     raise ValueError(f"unknown spectral norm implementation {impl!r}; choose from {SN_IMPLS}")

@@ -66,12 +66,12 @@ def parse(task: str, argv: list[str]) -> argparse.Namespace:
     return build_parser("", EXPERIMENT_CLASSES[task]().add_options).parse_args(argv)
 
 
-def audio_setup(model: str, device: torch.device, seed: int = 0) -> GANSetup:
+def audio_setup(model: str, device: torch.device, seed: int = 0, extra: tuple[str, ...] = ()) -> GANSetup:
     """AudioSeparation's generator and discriminators for model on random
     (1 + 2, 32, 300) spectrograms (mixture, accompaniment, vocals; the paired
-    songs: the first 200 frames), on device."""
+    songs: the first 200 frames), on device, with further options extra."""
     opts = parse("AudioSeparation", [*model_flags(model), "--fft_size", "64", "--generator_channels", "2",
-                                     "--disc_channels", "2"])
+                                     "--disc_channels", "2", *extra])
     data = torch.rand(3, AUDIO_BINS, AUDIO_FRAMES, generator=torch.Generator().manual_seed(seed)).to(device)
 
     def pools(x: torch.Tensor) -> tuple[SnippetPool, SnippetPool]:
@@ -84,9 +84,9 @@ def audio_setup(model: str, device: torch.device, seed: int = 0) -> GANSetup:
 def tiny_setup(task: str, model: str, device: torch.device, mnist_root: Path, pix_root: Path,
                out: Path, *extra: str) -> GANSetup:
     """The setup (models, pools, inputs) that task's build() makes for model on
-    the tiny data, with further options extra (none for AudioSeparation)."""
+    the tiny data, with further options extra."""
     if task == "AudioSeparation":
-        return audio_setup(model, device)
+        return audio_setup(model, device, extra=extra)
     opts = parse(task, run_args(task, mnist_root, pix_root, out, *model_flags(model), *extra))
     torch.manual_seed(0)
     setup, _ = EXPERIMENT_CLASSES[task]().build(opts, device)

@@ -45,14 +45,21 @@ def loss_dtype(x: Tensor) -> Tensor:
     return x if x.dtype == torch.float64 else x.float()
 
 
-def bce_real_fake(disc: nn.Module, real: Tensor, fake: Tensor) -> SubLoss:
-    """Standard GAN discriminator loss; real and fake go through one forward.
+def bce_real_fake(disc: nn.Module, real: Tensor, fake: Tensor, separate: bool = False) -> SubLoss:
+    """Standard GAN discriminator loss; real and fake go through one forward,
+    or with separate=True through two (real first, as the original code: a
+    spectrally normalised disc then runs two power iterations, and the fake
+    forward sees the estimate after the second; the gradient is still that
+    of the one summed loss).
 
     real: (B, ...) and fake: (B', ...) inputs of disc, which returns (B,) logits.
     The loss is computed in float32, also under autocast (--amp).
     """
-    logits = loss_dtype(disc(torch.cat([real, fake], dim=0)))
-    real_logit, fake_logit = logits[: real.shape[0]], logits[real.shape[0]:]
+    if separate:
+        real_logit, fake_logit = loss_dtype(disc(real)), loss_dtype(disc(fake))
+    else:
+        logits = loss_dtype(disc(torch.cat([real, fake], dim=0)))
+        real_logit, fake_logit = logits[: real.shape[0]], logits[real.shape[0]:]
     loss = F.binary_cross_entropy_with_logits(
         real_logit, torch.ones_like(real_logit)
     ) + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
@@ -142,6 +149,7 @@ class FactorisedDiscriminator(nn.Module):
         real: Mapping[str, Tensor],
         fake: Mapping[str, Tensor],
         generator: torch.Generator | None = None,
+        separate_forwards: bool = False,
     ) -> dict[str, SubLoss]:
         """Each sub-discriminator's loss for one discriminator update.
 
@@ -152,18 +160,20 @@ class FactorisedDiscriminator(nn.Module):
         fake: sub-discriminator name -> (B, ...) generated joint samples
             (not needed for D_P). Pass the same tensor for every name to share
             one generated batch between all sub-discriminators.
+        separate_forwards: real and fake (D_P, D_Q: unshuffled and shuffled)
+            batches through separate forwards (bce_real_fake), as the original code.
         """
-        f = self.factorisation
+        f, sep = self.factorisation, separate_forwards
         out: dict[str, SubLoss] = {}
         for name, disc in self.marginals.items():
             seen = self.parts[name]
-            out[name] = bce_real_fake(disc, f.parts_of(real[name], seen), f.take(fake[name], seen))
+            out[name] = bce_real_fake(disc, f.parts_of(real[name], seen), f.take(fake[name], seen), sep)
         if self.dep_p is not None:
             paired = real[P_DEP]
-            out[P_DEP] = bce_real_fake(self.dep_p, paired, f.shuffle(paired, generator))
+            out[P_DEP] = bce_real_fake(self.dep_p, paired, f.shuffle(paired, generator), sep)
         if self.dep_q is not None:
             gen = fake[Q_DEP]
-            out[Q_DEP] = bce_real_fake(self.dep_q, gen, f.shuffle(gen, generator))
+            out[Q_DEP] = bce_real_fake(self.dep_q, gen, f.shuffle(gen, generator), sep)
         return out
 
     def generator_loss(self, x: Tensor, objective: str) -> tuple[Tensor, dict[str, Tensor]]:

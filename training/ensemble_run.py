@@ -87,7 +87,12 @@ def refusal(opts: argparse.Namespace, task: str) -> str | None:
         return (f"--seeds: {model} trains one run per process; ensembles are for {', '.join(stackable) or 'no model'} "
                 f"of {task} (use --seed)")
     unsupported = [("--fake_batches per_disc", opts.fake_batches != "shared"), ("--instance_noise", opts.instance_noise),
-                   ("--amp", opts.amp != "none"), ("--compile", opts.compile), ("--eval_every", opts.eval_every)]
+                   ("--amp", opts.amp != "none"), ("--compile", opts.compile), ("--eval_every", opts.eval_every),
+                   (f"--sn_impl {opts.sn_impl}", opts.sn_impl != "scaled"),
+                   ("--disc_forwards separate", opts.disc_forwards != "joint"),
+                   ("--generator_step_disc live", opts.generator_step_disc != "frozen"),
+                   ("--l2_scope all", opts.l2_scope != "discriminators_except_p"),
+                   ("--adam_impl plain", opts.adam_impl != "fused")]
     given = [flag for flag, used in unsupported if used]
     if given:
         return f"--seeds: ensembles do not implement {given[0]}; train such runs one at a time with --seed"

@@ -69,6 +69,13 @@ def assign_pools(discriminator: FactorisedDiscriminator, paired: Pool,
     return pools
 
 
+# Choices of the original-behaviour switches (docs/original_training.md): the first is the default
+DISC_FORWARDS = ("joint", "separate")  # real and fake batches through one forward, or two (the original)
+GENERATOR_STEP_DISC = ("frozen", "live")  # discriminators in eval mode in the generator step, or left in train mode
+L2_SCOPES = ("discriminators_except_p", "all")  # which networks' Adam gets --L2 (all: the original's)
+ADAM_IMPLS = ("fused", "plain")  # torch's fused Adam, or its single-tensor loop (the original's kind)
+
+
 @dataclass
 class LoopConfig:
     epochs: int = 40
@@ -78,10 +85,18 @@ class LoopConfig:
     objective: str = "JSD"  # "JSD" (non-saturating) or "KL"
     fake_batches: str = "shared"  # "shared" or "per_disc"
     instance_noise: float = 0.0  # sd of Gaussian noise on every discriminator input (0: off, the paper's)
+    disc_forwards: str = "joint"  # DISC_FORWARDS; "separate": one more power iteration per sub-discriminator
+    generator_step_disc: str = "frozen"  # GENERATOR_STEP_DISC; "live": power iteration in the generator step too
     max_steps: int | None = None
     checkpoint_every: int = 1000
     log_every: int = 100
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name, choices in (("fake_batches", ("shared", "per_disc")), ("disc_forwards", DISC_FORWARDS),
+                              ("generator_step_disc", GENERATOR_STEP_DISC)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"LoopConfig.{name} must be one of {choices}, got {getattr(self, name)!r}")
 
 
 @dataclass
@@ -113,11 +128,12 @@ class TrainState:
     @classmethod
     def create(cls, setup: GANSetup, lr: float = 1e-4, beta1: float = 0.5, l2: float = 0.0,
                seed: int = 1337, precision: Precision | None = None,
-               marginal_lr_factor: float = 1.0) -> TrainState:
+               marginal_lr_factor: float = 1.0, l2_scope: str = "discriminators_except_p",
+               adam_impl: str = "fused") -> TrainState:
         """A fresh state: Adam optimisers (make_optimizers), a seeded RNG on the
         generator's device, float32 unless a Precision is given."""
         device = next(setup.generator.parameters()).device
-        opt_g, opt_d = make_optimizers(setup, lr, beta1, l2, marginal_lr_factor)
+        opt_g, opt_d = make_optimizers(setup, lr, beta1, l2, marginal_lr_factor, l2_scope, adam_impl)
         rng = torch.Generator(device=device).manual_seed(seed)
         return cls(setup, opt_g, opt_d, rng, precision=precision or Precision())
 
@@ -179,40 +195,53 @@ class TrainingDiverged(RuntimeError):
     pass
 
 
-def make_optimizers(setup: GANSetup, lr: float, beta1: float, l2: float,
-                    marginal_lr_factor: float = 1.0) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+def make_optimizers(setup: GANSetup, lr: float, beta1: float, l2: float, marginal_lr_factor: float = 1.0,
+                    l2_scope: str = "discriminators_except_p",
+                    adam_impl: str = "fused") -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
     """Adam for the generator and one Adam over all sub-discriminators (Adam is
     per parameter, so this equals one optimiser each, and one backward pass
     serves all). L2 weight decay applies to the discriminators except D_P, as
-    the reference's help says. The discriminators in discriminator.marginals
+    the reference's help says; l2_scope "all" decays the generator and D_P too,
+    as the original code did. The discriminators in discriminator.marginals
     learn at lr * marginal_lr_factor (a stabiliser; 1 in the paper; for a GAN
     that is its joint discriminator, which the command line does not allow).
-    Parameters shared by several sub-discriminators (CoGAN) appear once."""
+    Parameters shared by several sub-discriminators (CoGAN) appear once.
+    adam_impl (ADAM_IMPLS): "fused" kernels, or "plain", torch's single-tensor
+    loop, the kind of Adam the original used (equal up to float rounding)."""
+    if l2_scope not in L2_SCOPES or adam_impl not in ADAM_IMPLS:
+        raise ValueError(f"l2_scope must be one of {L2_SCOPES} and adam_impl one of {ADAM_IMPLS}, "
+                         f"got {l2_scope!r} and {adam_impl!r}")
     disc = setup.discriminator
     marginal = list(disc.marginals.parameters())
     dep_q = list(disc.dep_q.parameters()) if disc.dep_q is not None else []
     plain = list(disc.dep_p.parameters()) if disc.dep_p is not None else []
     # fused: one kernel per update on CPU and GPU (20% faster than foreach on CPU here)
-    kw = {"lr": lr, "betas": (beta1, 0.999), "fused": True}
-    opt_g = torch.optim.Adam(setup.generator.parameters(), **kw)
+    impl = {"fused": True} if adam_impl == "fused" else {"fused": False, "foreach": False}
+    kw = {"lr": lr, "betas": (beta1, 0.999), **impl}
+    every = l2_scope == "all"
+    opt_g = torch.optim.Adam(setup.generator.parameters(), **kw, **({"weight_decay": l2} if every else {}))
     if marginal_lr_factor == 1.0:  # one group, as before the option existed: older checkpoints resume
         groups = [{"params": marginal + dep_q, "weight_decay": l2}]
     else:
         groups = [{"params": marginal, "weight_decay": l2, "lr": lr * marginal_lr_factor},
                   {"params": dep_q, "weight_decay": l2}]
-    groups += [{"params": plain, "weight_decay": 0.0}] if plain else []
+    groups += [{"params": plain, "weight_decay": l2 if every else 0.0}] if plain else []
     return opt_g, torch.optim.Adam([g for g in groups if g["params"]], **kw)
 
 
 @contextlib.contextmanager
-def frozen(module: nn.Module) -> Iterator[None]:
-    """No parameter gradients and no spectral-norm power iteration inside: the
-    generator step needs gradients w.r.t. the inputs only."""
+def frozen(module: nn.Module, keep_mode: bool = False) -> Iterator[None]:
+    """No parameter gradients inside, and eval mode (no spectral-norm power
+    iteration): the generator step needs gradients w.r.t. the inputs only.
+    keep_mode: leave the train/eval mode alone (--generator_step_disc live:
+    in training mode the power iteration runs, as in the original code, whose
+    discriminators' parameter gradients from this step were cleared unused)."""
     flags = [(p, p.requires_grad) for p in module.parameters()]
     was_training = module.training
     for p, _ in flags:
         p.requires_grad_(False)
-    module.eval()
+    if not keep_mode:
+        module.eval()
     try:
         yield
     finally:
@@ -243,7 +272,7 @@ def discriminator_round(state: TrainState, cfg: LoopConfig) -> dict[str, Tensor]
         real = {name: with_noise(x, cfg.instance_noise, rng) for name, x in real.items()}
         fake = {name: with_noise(x, cfg.instance_noise, rng) for name, x in fake.items()}
     with state.precision.autocast():
-        losses = s.discriminator.losses(real, fake, rng)
+        losses = s.discriminator.losses(real, fake, rng, separate_forwards=cfg.disc_forwards == "separate")
     total = torch.stack([sub.loss for sub in losses.values()]).sum()
     state.opt_d.zero_grad(set_to_none=True)
     state.precision.backward_step(total, state.opt_d, "opt_d")
@@ -257,7 +286,7 @@ def generator_step(state: TrainState, cfg: LoopConfig) -> dict[str, Tensor]:
     inputs = s.inputs.sample(cfg.batch_size, state.rng)
     with state.precision.autocast():
         fake = s.generator(*inputs)
-        with frozen(s.discriminator):
+        with frozen(s.discriminator, keep_mode=cfg.generator_step_disc == "live"):
             loss, stats = s.discriminator.generator_loss(with_noise(fake, cfg.instance_noise, state.rng), cfg.objective)
         for term in s.extra_losses:  # e.g. pix2pix's L1, CycleGAN's cycle consistency
             value = term(s.generator, inputs, fake, state.rng).float()

@@ -17,6 +17,8 @@ from typing import Any
 from common.cli import int01
 from common.errors import UserError
 from common.io import load_checkpoint
+from models.spectral import SN_IMPLS
+from training.loop import ADAM_IMPLS, DISC_FORWARDS, GENERATOR_STEP_DISC, L2_SCOPES
 from training.models_registry import model_conflict
 
 # Options that describe how to run, not what to train: on --resume/--eval they
@@ -27,7 +29,15 @@ RUNTIME_OPTIONS = {
     "checkpoint_every", "no_progress", "compile", "fid_weights", "generator",
 }
 # Options that the optimisers' saved state holds: --resume refuses a new value.
-FIXED_ON_RESUME = ("lr", "beta1", "L2", "marginal_lr_factor")
+FIXED_ON_RESUME = ("lr", "beta1", "L2", "marginal_lr_factor", "l2_scope", "adam_impl")
+# --preset NAME: values for the options not given on the command line. "original": every behaviour of
+# the original code's training that differs from ours (docs/original_training.md, section "Options");
+# options an experiment does not have (--pairing, --init_order, --eval_classifier: PairedMNIST's) are skipped.
+PRESETS: dict[str, dict[str, Any]] = {
+    "original": {"sn_impl": "original", "disc_forwards": "separate", "generator_step_disc": "live",
+                 "fake_batches": "per_disc", "l2_scope": "all", "adam_impl": "plain", "lipschitz_q": 1,
+                 "pairing": "reference", "init_order": "generator_first", "eval_classifier": ["reference"]},
+}
 # The experiments' layer widths and evaluation counts (where an experiment has them): at least 1
 WIDTHS_AND_COUNTS = ("generator_channels", "disc_channels", "ls_channels", "ls_runs", "ls_epochs")
 
@@ -72,7 +82,7 @@ def build_parser(description: str, add_task_options: Callable[[argparse.Argument
     g.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate")
     g.add_argument("--beta1", type=float, default=0.5, help="Adam beta1")
     g.add_argument("--L2", type=float, default=0.0,
-                   help="L2 weight decay of the discriminators except the p-dependency one")
+                   help="L2 weight decay of the discriminators except the p-dependency one (--l2_scope all: of every network)")
     g.add_argument("--nz", type=int, default=50, help="size of the noise vector z ~ U(-1, 1)")
     g.add_argument("--disc_iter", type=int, default=2,
                    help="rounds of discriminator updates per generator update")
@@ -113,17 +123,57 @@ def build_parser(description: str, add_task_options: Callable[[argparse.Argument
                    help="learning rate of the marginal discriminators = lr x this (a stabiliser against "
                         "start-up collapse, off at 1; the paper: 1)")
 
+    add_original_options(p.add_argument_group(
+        "the original code's behaviour (docs/original_training.md; each default is ours, see docs/differences.md)"))
     add_task_options(p.add_argument_group("experiment"))
     return p
+
+
+def add_original_options(g: argparse._ArgumentGroup) -> None:
+    """--preset and the switches that restore the original code's training behaviours (default off)."""
+    g.add_argument("--preset", choices=["none", *PRESETS], default="none",
+                   help="original: every switch below set to the original code's behaviour, and "
+                        "--fake_batches per_disc, --lipschitz_q 1 (PairedMNIST also --pairing reference, "
+                        "--init_order generator_first, --eval_classifier reference); options given on the "
+                        "command line keep their value; config.json saves the resolved options")
+    g.add_argument("--sn_impl", choices=list(SN_IMPLS), default="scaled",
+                   help="spectral norm: scaled (ours: one power iteration per training-mode forward, 15 at "
+                        "construction, the output divided by sigma: fast), torch (torch's parametrization, the "
+                        "same numbers), original (the original's: none at construction, one on every forward "
+                        "in any mode)")
+    g.add_argument("--disc_forwards", choices=list(DISC_FORWARDS), default="joint",
+                   help="joint: real and fake batches through one forward of each sub-discriminator (ours: "
+                        "faster, one power iteration per update); separate: two forwards (the original's: two "
+                        "power iterations, the fake forward with the newer estimate)")
+    g.add_argument("--generator_step_disc", choices=list(GENERATOR_STEP_DISC), default="frozen",
+                   help="frozen: discriminators in eval mode in the generator step (ours: no power iteration "
+                        "there); live: left in training mode, so the spectral norm iterates there too (the "
+                        "original's); parameter gradients are off either way")
+    g.add_argument("--l2_scope", choices=list(L2_SCOPES), default="discriminators_except_p",
+                   help="which networks --L2 decays: the discriminators except D_P (ours, as the original's "
+                        "help text says), or all, the generator included (what the original code did)")
+    g.add_argument("--adam_impl", choices=list(ADAM_IMPLS), default="fused",
+                   help="fused: torch's fused Adam (ours: faster); plain: its single-tensor loop, the kind the "
+                        "original's per-network Adams ran (equal up to float rounding)")
+
+
+def apply_preset(opts: argparse.Namespace, given: set[str]) -> None:
+    """Fill in opts.preset's values for the options not in given (the command
+    line's); options the experiment lacks are skipped. In place."""
+    for key, value in PRESETS.get(opts.preset, {}).items():
+        if hasattr(opts, key) and key not in given:
+            setattr(opts, key, list(value) if isinstance(value, list) else value)
 
 
 def parse_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None, task: str,
                   default_name: Callable[[argparse.Namespace], str]) -> argparse.Namespace:
     """Parse argv; with --resume or --eval of an existing run (or --eval
     --generator FILE), start from the saved options so that only flags given
-    now override them."""
+    now override them. A new run's --preset fills in the options not given
+    (apply_preset); a saved run keeps its resolved options."""
     opts = parser.parse_args(argv)
     given = given_options(parser, argv)
+    apply_preset(opts, given)  # a new run's options; a saved run's are its resolved ones (below)
     saved = None
     if opts.generator is not None:
         if not opts.eval:
@@ -140,6 +190,9 @@ def parse_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None, t
             saved = json.loads(config.read_text())
     if saved is not None:
         saved = {k: v for k, v in saved.items() if k not in RUNTIME_OPTIONS}
+        if "preset" in given and opts.preset != saved.get("preset", "none"):
+            raise UserError(f"--preset {opts.preset}: this run was made with --preset {saved.get('preset', 'none')}, "
+                            "whose options it keeps (config.json); give single options to change them")
         explicit = parser.parse_args(argv, namespace=argparse.Namespace(**saved))
         changed = [k for k in FIXED_ON_RESUME if k in given and k in saved and getattr(explicit, k) != saved[k]]
         if opts.resume and changed:

@@ -273,7 +273,8 @@ def write_run_files(run: Run, opts: argparse.Namespace, split: dict[str, Any]) -
 def start_state(setup: GANSetup, opts: argparse.Namespace, run: Run, device: torch.device) -> TrainState:
     """A fresh training state seeded with opts.seed, or with --resume the run's last checkpoint."""
     state = TrainState.create(setup, opts.lr, opts.beta1, opts.L2, opts.seed, Precision(opts.amp, device),
-                              marginal_lr_factor=opts.marginal_lr_factor)
+                              marginal_lr_factor=opts.marginal_lr_factor, l2_scope=opts.l2_scope,
+                              adam_impl=opts.adam_impl)
     if opts.resume and run.last_checkpoint.is_file():
         state.load_state_dict(load_checkpoint(run.last_checkpoint, device, damaged=(
             f"restore a good copy, or delete the run folder {run.path} to train it from scratch")))
@@ -288,8 +289,8 @@ def loop_config(opts: argparse.Namespace) -> LoopConfig:
     return LoopConfig(
         epochs=opts.epochs, epoch_iter=opts.epoch_iter, disc_iter=opts.disc_iter,
         batch_size=opts.batchSize, objective=opts.objective, fake_batches=opts.fake_batches,
-        instance_noise=opts.instance_noise,
-        max_steps=opts.max_steps, checkpoint_every=opts.checkpoint_every,
+        instance_noise=opts.instance_noise, disc_forwards=opts.disc_forwards,
+        generator_step_disc=opts.generator_step_disc, max_steps=opts.max_steps, checkpoint_every=opts.checkpoint_every,
         log_every=opts.log_every, progress=not opts.no_progress,
     )
 
