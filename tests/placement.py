@@ -47,7 +47,7 @@ FOLLOWS_INPUT = frozenset({"normal", "as_tensor"})
 
 # (file, function, call) -> why it is right to make this on the CPU. "<module>": at import.
 ALLOWED: dict[tuple[str, str, str], str] = {
-    ("PairedMNIST.py", "PairedMNIST.evaluate", "torch.Generator"):
+    ("PairedMNIST.py", "PairedMNIST.scores", "torch.Generator"):
         "the test pairs are drawn on the CPU: the same pairs on every device",
     ("PairedMNIST.py", "pair_pools", "torch.Generator"):
         "the training pairs are drawn once on the CPU (then moved): the same split on every device",
