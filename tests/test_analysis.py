@@ -5,7 +5,15 @@ import os
 
 import pytest
 
-from analysis import fig1_paired_mnist, fig2_image_pairs, fig4_image2image, fig6_audio_separation, fig_i2i_curves, sweep
+from analysis import (
+    fig1_paired_mnist,
+    fig2_image_pairs,
+    fig4_image2image,
+    fig6_audio_separation,
+    fig_i2i_curves,
+    fig_mnist_curves,
+    sweep,
+)
 from analysis.collect import collect, paper_rows
 from analysis.collect import main as collect_main
 from analysis.plotting import finish, setup_matplotlib
@@ -174,6 +182,34 @@ def test_sweep_runs_the_grid_and_draws_the_figure(mnist_root, tmp_path):
     rows = collect(tmp_path, "PairedMNIST")
     assert sorted(r["model"] for r in rows) == ["FactorGAN", "GAN"]
     assert (tmp_path / "figures" / "fig1_b1e-05.png").stat().st_size > 10000
+
+
+def test_mnist_curves_tabulate_each_runs_val_scores_beside_its_final_and_the_papers(tmp_path):
+    cells = {"gan": {"factorGAN": 0, "num_joint_samples": 60000}, "nocp": {"factorGAN": 1, "use_real_dep_disc": 0,
+                                                                          "num_joint_samples": 100}}
+    for name, config in cells.items():
+        run = tmp_path / "PairedMNIST" / name
+        run.mkdir(parents=True)
+        (run / "config.json").write_text(json.dumps({"model": None, "use_real_dep_disc": 1, **config,
+                                                     "mnist_same_digit_prob": 0.9}))
+        steps = (10, 20) if name == "gan" else (10,)
+        (run / "metrics.jsonl").write_text("".join(
+            json.dumps({"step": s, "D/loss": 1.0}) + "\n" + json.dumps(
+                {"step": s, "val/fid/reference": s / 2, "val/dependency/reference": 0.5, "val/fid/ours": 99.0}) + "\n"
+            for s in steps))
+    (tmp_path / "PairedMNIST" / "gan" / "results.json").write_text(json.dumps(
+        {"fid": 50.0, "by_classifier": {"ours": {"fid": 50.0}, "reference": {"fid": 4.0, "dependency": 0.75}}}))
+    (tmp_path / "PairedMNIST" / "no_curves").mkdir()
+    out = tmp_path / "fig" / "c"
+    assert fig_mnist_curves.main(["--out_path", str(tmp_path), "--output", str(out)]) == 0
+    assert out.with_suffix(".png").stat().st_size > 10000
+    assert out.with_suffix(".md").read_text().splitlines()[2:] == [
+        "| update | gan | nocp |", "|---|---|---|",
+        "| 10 | 5.00 / 0.500 | 5.00 / 0.500 |", "| 20 | 10.00 / 0.500 | - |",
+        "| final (test set) | 4.00 / 0.750 | - |",
+        "| paper (200k) | 2.129 / 0.7067 | 2.598 / 1.488 |"]  # the paper's cells: GAN 60000 and no-cp, lambda 0.9
+    assert fig_mnist_curves.main(["--out_path", str(tmp_path), "--output", str(out) + "x", "--classifier", "x"]) == 0
+    assert not out.with_name("cx.md").exists()  # no curves under that classifier: no table
 
 
 def test_fig1_draws_a_chosen_classifier_and_names_runs_without_it(tmp_path):
