@@ -6,12 +6,14 @@ memory, so a batch is one random index draw and one gather.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 import torch
 from torch import Tensor
 
 from common.tensors import as_float
+from training.factorisation import ROOT, Factorisation
 
 
 class Pool(Protocol):
@@ -45,6 +47,45 @@ class TensorPool:
         pool smaller than a batch still gives full batches."""
         idx = torch.randint(len(self), (batch_size,), generator=generator, device=self.data.device)
         return as_float(self.data.index_select(0, idx))
+
+
+class ObservedParts(Protocol):
+    """What tree_pools needs of a discriminator (a FactorisedDiscriminator)."""
+
+    factorisation: Factorisation
+
+    def real_parts(self) -> dict[str, tuple[str, ...]]: ...
+
+
+def tree_pools(discriminator: ObservedParts, complete: Tensor | None,
+               alone: Mapping[str, Tensor]) -> dict[str, TensorPool]:
+    """Real data at every level of a factorisation tree (paper App. A.3).
+
+    complete: (N, ..., total, ...) fully observed samples (or None);
+    alone: node name (a group or a part) -> (N_node, ..., size of node, ...)
+    observations of that node alone, disjoint from the others. Each
+    sub-discriminator draws from every observation that holds all of its
+    parts, restricted to them: a part's marginal from complete samples, the
+    groups above it observed alone and the part alone; a group's D_P^g from
+    complete samples and the groups containing it (itself included); the
+    root's D_P (and a GAN's joint discriminator) from complete samples only.
+    Each returned pool is one tensor: a copy of those observations' entries.
+    """
+    f = discriminator.factorisation
+    unknown = sorted(set(alone) - set(f.node_slices) - {ROOT})
+    if unknown:
+        raise ValueError(f"no node called {unknown[0]!r} in {f!r}")
+    observed = {ROOT: complete} if complete is not None else {}
+    observed.update((n, alone[n]) for n in (*f.groups, *f.names) if n in alone)
+    pools = {}
+    for name, parts in discriminator.real_parts().items():
+        pieces = [f.within(x, node, parts) for node, x in observed.items()
+                  if set(parts) <= set(f.leaves_of(node)) and x.shape[0] > 0]
+        if not pieces:
+            raise ValueError(f"{name!r} needs the parts {list(parts)} observed together; "
+                             "no complete samples or observed group holds them")
+        pools[name] = TensorPool(pieces[0] if len(pieces) == 1 else torch.cat(pieces))
+    return pools
 
 
 class SnippetPool:

@@ -13,6 +13,11 @@ For the generator it exposes one combined logit,
 ``sum_i D_i(x_i) + D_P(x) - D_Q(x)``, the pre-sigmoid estimate of
 log p(x)/q(x). A plain GAN is the degenerate case with one "marginal"
 discriminator over all parts and no dependency pair.
+
+For a factorisation tree (App. A.3) every group g below the root has its own
+pair D_P^g / D_Q^g on the group's entries (sub-discriminators "p_dep/g",
+"q_dep/g"), and the combined logit adds D_P^g(x_g) - D_Q^g(x_g) for each:
+eq. 7 (hierarchical) and eq. 8 (autoregressive, the left-nested tree).
 """
 
 from __future__ import annotations
@@ -29,6 +34,16 @@ from training.models_registry import MODELS
 
 P_DEP = "p_dep"
 Q_DEP = "q_dep"
+
+
+def group_name(kind: str, group: str) -> str:
+    """The sub-discriminator name of a group's pair: kind P_DEP or Q_DEP, e.g. "p_dep/left"."""
+    return f"{kind}/{group}"
+
+
+def is_p_dep(name: str) -> bool:
+    """Whether the sub-discriminator name is a p-dependency one (root or group): it needs no fake batch."""
+    return name == P_DEP or name.startswith(P_DEP + "/")
 
 
 @dataclass
@@ -89,6 +104,9 @@ class FactorisedDiscriminator(nn.Module):
         dep_p: p-dependency discriminator on the full joint sample, or None
             to assume the real parts are independent (FactorGAN-no-cp).
         dep_q: q-dependency discriminator on the full joint sample, or None.
+        group_deps: for a factorisation tree, group name -> (D_P^g, D_Q^g)
+            on that group's entries (either may be None), one for every group
+            below the root (``factorisation.groups``).
     """
 
     def __init__(
@@ -98,12 +116,17 @@ class FactorisedDiscriminator(nn.Module):
         parts: Mapping[str, Sequence[str]] | None = None,
         dep_p: nn.Module | None = None,
         dep_q: nn.Module | None = None,
+        group_deps: Mapping[str, tuple[nn.Module | None, nn.Module | None]] | None = None,
     ) -> None:
         super().__init__()
         if not marginals:
             raise ValueError("at least one marginal (or joint) discriminator is needed")
-        if P_DEP in marginals or Q_DEP in marginals:
+        if any(n in (P_DEP, Q_DEP) or n.startswith((P_DEP + "/", Q_DEP + "/")) for n in marginals):
             raise ValueError(f"{P_DEP!r} and {Q_DEP!r} are reserved names")
+        group_deps = dict(group_deps or {})
+        if set(group_deps) != set(factorisation.groups):
+            raise ValueError(f"group_deps must name every group of {factorisation!r} below the root "
+                             f"({list(factorisation.groups)}), got {sorted(group_deps)}")
         self.factorisation = factorisation
         self.marginals = nn.ModuleDict(dict(marginals))
         parts = dict(parts or {})
@@ -116,6 +139,9 @@ class FactorisedDiscriminator(nn.Module):
             self.parts[name] = seen
         self.dep_p = dep_p
         self.dep_q = dep_q
+        # a flat factorisation registers two empty dicts: no parameters, the same state dict as before trees
+        self.group_p = nn.ModuleDict({g: p for g in factorisation.groups if (p := group_deps[g][0]) is not None})
+        self.group_q = nn.ModuleDict({g: q for g in factorisation.groups if (q := group_deps[g][1]) is not None})
 
     @classmethod
     def joint(cls, factorisation: Factorisation, disc: nn.Module) -> FactorisedDiscriminator:
@@ -129,12 +155,28 @@ class FactorisedDiscriminator(nn.Module):
             subs[P_DEP] = self.dep_p
         if self.dep_q is not None:
             subs[Q_DEP] = self.dep_q
+        for g in self.factorisation.groups:
+            if g in self.group_p:
+                subs[group_name(P_DEP, g)] = self.group_p[g]
+            if g in self.group_q:
+                subs[group_name(Q_DEP, g)] = self.group_q[g]
         return subs
+
+    def real_parts(self) -> dict[str, tuple[str, ...]]:
+        """For each sub-discriminator that sees real data, the parts its real
+        samples must hold (a p-dependency one: all parts of its group)."""
+        out = dict(self.parts)
+        if self.dep_p is not None:
+            out[P_DEP] = self.factorisation.names
+        for g in self.group_p:
+            out[group_name(P_DEP, g)] = self.factorisation.leaves_of(g)
+        return out
 
     def real_sources(self) -> dict[str, str]:
         """For each sub-discriminator that sees real data, which pool it uses:
         'paired' (only full joint observations) or 'marginal' (its parts from
-        every observation, paired or not). A joint discriminator needs paired data."""
+        every observation, paired or not). A joint discriminator needs paired data;
+        a group's D_P^g ('group') observations of the whole group (``training.tree_pools``)."""
         sources = {}
         for name, seen in self.parts.items():
             covers_all = set(seen) == set(self.factorisation.names)
@@ -142,6 +184,8 @@ class FactorisedDiscriminator(nn.Module):
             sources[name] = "paired" if needs_pairs else "marginal"
         if self.dep_p is not None:
             sources[P_DEP] = "paired"
+        for g in self.group_p:  # a group observed whole: complete samples or the group alone (training.tree_pools)
+            sources[group_name(P_DEP, g)] = "group"
         return sources
 
     def losses(
@@ -174,6 +218,12 @@ class FactorisedDiscriminator(nn.Module):
         if self.dep_q is not None:
             gen = fake[Q_DEP]
             out[Q_DEP] = bce_real_fake(self.dep_q, gen, f.shuffle(gen, generator), sep)
+        for g in f.groups:  # each group's pair on its own entries, its nodes shuffled as blocks (App. A.3)
+            for kind, discs, data in ((P_DEP, self.group_p, real), (Q_DEP, self.group_q, fake)):
+                name = group_name(kind, g)
+                if g in discs:
+                    x = f.parts_of(data[name], (g,))
+                    out[name] = bce_real_fake(discs[g], x, f.shuffle(x, generator, g), sep)
         return out
 
     def generator_loss(self, x: Tensor, objective: str) -> tuple[Tensor, dict[str, Tensor]]:
@@ -183,7 +233,8 @@ class FactorisedDiscriminator(nn.Module):
         return generator_loss(logit, objective), {"G/combined_prob_fake": torch.sigmoid(logit.detach()).mean()}
 
     def forward(self, x: Tensor) -> Tensor:
-        """Combined logit (paper App. A.4): sum_i D_i(x_i) + D_P(x) - D_Q(x).
+        """Combined logit (paper App. A.4): sum_i D_i(x_i) + D_P(x) - D_Q(x),
+        plus D_P^g(x_g) - D_Q^g(x_g) for every group g of a tree (App. A.3).
 
         x: (B, ...) joint samples -> (B,) logits of "x is real".
         """
@@ -194,26 +245,41 @@ class FactorisedDiscriminator(nn.Module):
             logit = logit + loss_dtype(self.dep_p(x))
         if self.dep_q is not None:
             logit = logit - loss_dtype(self.dep_q(x))
+        for g in f.groups:  # eq. 7 / eq. 8: + D_P^g(x_g) - D_Q^g(x_g) for every group below the root
+            if g in self.group_p:
+                logit = logit + loss_dtype(self.group_p[g](f.take(x, g)))
+            if g in self.group_q:
+                logit = logit - loss_dtype(self.group_q[g](f.take(x, g)))
         return logit
 
 
 def factorised_or_joint(model: str, factorisation: Factorisation, marginal: Callable[[str], nn.Module],
                         joint: Callable[[bool], nn.Module], lipschitz: tuple[bool, bool],
-                        marginal_parts: Sequence[str] | None = None) -> FactorisedDiscriminator:
+                        marginal_parts: Sequence[str] | None = None,
+                        group: Callable[[str, bool], nn.Module] | None = None) -> FactorisedDiscriminator:
     """The discriminator of the named model (``training.models_registry``).
 
     FactorGAN: marginal(part) for each of marginal_parts (default: every part),
     then D_P = joint(lipschitz[0]) (not for FactorGAN-no-cp) and D_Q =
-    joint(lipschitz[1]), built in this order. Other models (GAN, GAN big,
-    pix2pix): one joint(True) discriminator. marginal(part) judges that part
-    alone; joint(spectral_norm) judges whole joint samples.
+    joint(lipschitz[1]), then for each group of a tree (parents first) D_P^g =
+    group(g, lipschitz[0]) (not for no-cp) and D_Q^g = group(g, lipschitz[1]),
+    built in this order. Other models (GAN, GAN big, pix2pix): one joint(True)
+    discriminator. marginal(part) judges that part alone; joint(spectral_norm)
+    judges whole joint samples; group(g, spectral_norm) the entries of group g.
     """
     spec = MODELS[model]
     if not spec.factorised:
         return FactorisedDiscriminator.joint(factorisation, joint(True))
+    if factorisation.groups and group is None:
+        raise ValueError(f"{factorisation!r} has groups: pass group(name, spectral_norm) to build their pairs")
     marginals = {part: marginal(part) for part in marginal_parts or factorisation.names}
     dep_p = joint(lipschitz[0]) if spec.dep_p else None
-    return FactorisedDiscriminator(factorisation, marginals, dep_p=dep_p, dep_q=joint(lipschitz[1]))
+    dep_q = joint(lipschitz[1])
+    group_deps = {}
+    for g in factorisation.groups:
+        p = group(g, lipschitz[0]) if spec.dep_p else None
+        group_deps[g] = (p, group(g, lipschitz[1]))
+    return FactorisedDiscriminator(factorisation, marginals, dep_p=dep_p, dep_q=dep_q, group_deps=group_deps)
 
 
 class SeparateDiscriminators(FactorisedDiscriminator):

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from common.io import save_atomic
 from common.protocols import GeneratorInput
 from training.data import Pool
-from training.discriminator import P_DEP, FactorisedDiscriminator
+from training.discriminator import FactorisedDiscriminator, is_p_dep
 from training.precision import Precision
 
 
@@ -55,9 +55,12 @@ def assign_pools(discriminator: FactorisedDiscriminator, paired: Pool,
     observations are needed (D_P, a GAN's joint discriminator), else the
     marginal data: one pool of joint samples whose parts serve every marginal
     discriminator, or per marginal discriminator a pool of its parts alone
-    (e.g. shoe photos without edge maps; any size, independent of the others)."""
+    (e.g. shoe photos without edge maps; any size, independent of the others).
+    A factorisation tree's group pairs need pools by level: ``training.data.tree_pools``."""
     pools = {}
     for name, source in discriminator.real_sources().items():
+        if source == "group":
+            raise ValueError(f"{name!r} needs observations of its group: build a tree's pools with tree_pools")
         if source == "paired":
             pools[name] = paired
         elif not isinstance(marginal, Mapping):
@@ -213,8 +216,9 @@ def make_optimizers(setup: GANSetup, lr: float, beta1: float, l2: float, margina
                          f"got {l2_scope!r} and {adam_impl!r}")
     disc = setup.discriminator
     marginal = list(disc.marginals.parameters())
-    dep_q = list(disc.dep_q.parameters()) if disc.dep_q is not None else []
-    plain = list(disc.dep_p.parameters()) if disc.dep_p is not None else []
+    # a tree's group pairs (App. A.3) join their kind's group; none in a flat factorisation
+    dep_q = [*(disc.dep_q.parameters() if disc.dep_q is not None else ()), *disc.group_q.parameters()]
+    plain = [*(disc.dep_p.parameters() if disc.dep_p is not None else ()), *disc.group_p.parameters()]
     # fused: one kernel per update on CPU and GPU (20% faster than foreach on CPU here)
     impl = {"fused": True} if adam_impl == "fused" else {"fused": False, "foreach": False}
     kw = {"lr": lr, "betas": (beta1, 0.999), **impl}
@@ -264,9 +268,9 @@ def discriminator_round(state: TrainState, cfg: LoopConfig) -> dict[str, Tensor]
     with torch.no_grad(), state.precision.autocast():
         if cfg.fake_batches == "shared":
             shared = s.generator(*s.inputs.sample(batch, rng))
-            fake = {name: shared for name in subs if name != P_DEP}
+            fake = {name: shared for name in subs if not is_p_dep(name)}
         else:
-            fake = {name: s.generator(*s.inputs.sample(batch, rng)) for name in subs if name != P_DEP}
+            fake = {name: s.generator(*s.inputs.sample(batch, rng)) for name in subs if not is_p_dep(name)}
     real = {name: pool.sample(batch, rng) for name, pool in s.pools.items()}
     if cfg.instance_noise:
         real = {name: with_noise(x, cfg.instance_noise, rng) for name, x in real.items()}

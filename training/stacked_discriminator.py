@@ -92,6 +92,9 @@ class StackedDiscriminator(nn.Module):
         if any(type(m) is not FactorisedDiscriminator for m in members):
             raise TypeError("ensembles stack FactorisedDiscriminators only (GAN, FactorGAN, FactorGAN-no-cp), "
                             f"got {sorted({type(m).__name__ for m in members})}")
+        if any(m.factorisation.groups for m in members):
+            raise ValueError("ensembles stack flat factorisations only; train a factorisation tree "
+                             "(hierarchical, autoregressive) one run at a time with --seed")
         for m in members[1:]:
             same = (m.parts == first.parts and m.factorisation.names == first.factorisation.names
                     and m.factorisation.sizes == first.factorisation.sizes and m.factorisation.dim == first.factorisation.dim
