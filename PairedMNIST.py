@@ -186,6 +186,13 @@ def build_gan(opts: argparse.Namespace, device: torch.device, pool_for: Callable
     return GANSetup(generator.to(device), disc.to(device), NoiseInput(opts.nz), pools, extra)
 
 
+def generator_setup(opts: argparse.Namespace, device: torch.device) -> GANSetup:
+    """The models that opts build, without data (every pool one blank sample):
+    for sampling a saved generator (analysis.sample)."""
+    blank = TensorPool(torch.zeros(1, PAIR_DIM))
+    return build_gan(opts, device, lambda source: blank)
+
+
 def save_pairs_grid(pairs: torch.Tensor, path: Path) -> None:
     """pairs: (B, 1568) in [0, 1] -> a PNG grid of 56x28 stacked digit pairs."""
     path.parent.mkdir(parents=True, exist_ok=True)
