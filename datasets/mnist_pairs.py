@@ -77,16 +77,28 @@ def draw_lower_indices(labels: Tensor, same_digit_prob: float, generator: torch.
     class is drawn from the class frequencies of the set, excluding the upper
     digit's class unless other_can_be_same (the reference code's draw).
     """
+    return draw_linked_indices(labels, labels, same_digit_prob, generator, other_can_be_same)
+
+
+def draw_linked_indices(labels: Tensor, target: Tensor, prob: float, generator: torch.Generator,
+                        other_can_be_same: bool = False) -> Tensor:
+    """For every i, the index of a uniformly random image of class target[i]
+    with probability prob, else of another class drawn from the class
+    frequencies of the set (excluding target[i] unless other_can_be_same).
+
+    labels: (N,) classes of the set, target: (N,) classes -> (N,) int64 indices
+    into the set. draw_lower_indices is target = labels (the pairs' rule).
+    """
     n, device = labels.shape[0], labels.device
     counts = torch.bincount(labels, minlength=10)
-    same = torch.rand(n, generator=generator, device=device) < same_digit_prob
+    same = torch.rand(n, generator=generator, device=device) < prob
     if other_can_be_same:
         other = torch.multinomial(counts.double(), n, replacement=True, generator=generator)
     else:
         other_probs = (counts.double() / n).expand(n, 10).clone()
-        other_probs[torch.arange(n, device=device), labels] = 0.0
+        other_probs[torch.arange(n, device=device), target] = 0.0
         other = torch.multinomial(other_probs, 1, generator=generator).squeeze(1)
-    lower_class = torch.where(same, labels, other)
+    lower_class = torch.where(same, target, other)
     # a uniformly random image of lower_class: images grouped by class, then an offset
     order = torch.argsort(labels, stable=True)
     starts = torch.cumsum(counts, 0) - counts

@@ -21,7 +21,8 @@ def _save(path, generator, options):
     return path
 
 
-@pytest.mark.parametrize("flags, parts", [(["--factorGAN", "1"], 2), (["--model", "cogan"], 2)])
+@pytest.mark.parametrize("flags, parts", [(["--factorGAN", "1"], 2), (["--model", "cogan"], 2),
+                                          (["--layout", "2x2", "--factorisation", "hierarchical"], 4)])
 def test_paired_mnist_generators_give_digits(flags, parts, tmp_path):
     options = _options(PairedMNIST.PairedMNIST(), *flags)
     torch.manual_seed(0)

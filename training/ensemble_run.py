@@ -92,7 +92,8 @@ def refusal(opts: argparse.Namespace, task: str) -> str | None:
                    ("--disc_forwards separate", opts.disc_forwards != "joint"),
                    ("--generator_step_disc live", opts.generator_step_disc != "frozen"),
                    ("--l2_scope all", opts.l2_scope != "discriminators_except_p"),
-                   ("--adam_impl plain", opts.adam_impl != "fused")]
+                   ("--adam_impl plain", opts.adam_impl != "fused"),
+                   ("--layout 2x2 (factorisation trees and grids)", getattr(opts, "layout", "2x1") != "2x1")]
     given = [flag for flag, used in unsupported if used]
     if given:
         return f"--seeds: ensembles do not implement {given[0]}; train such runs one at a time with --seed"
