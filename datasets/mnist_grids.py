@@ -16,12 +16,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from common.digit_pairs import DIGIT_PIXELS
+from common.digit_pairs import DIGIT_PIXELS, GRID_DIM
+from common.digit_pairs import GRID_COLUMNS as COLUMNS
+from common.digit_pairs import GRID_POSITIONS as POSITIONS
 from datasets.mnist_pairs import draw_linked_indices
 
-POSITIONS = ("ul", "ll", "ur", "lr")  # storage order: the left column, then the right one
-COLUMNS = {"left": ("ul", "ll"), "right": ("ur", "lr")}
-GRID_DIM = len(POSITIONS) * DIGIT_PIXELS
+__all__ = ["COLUMNS", "GRID_DIM", "POSITIONS", "draw_grid_indices", "grid_image", "make_grids", "observed_split"]
 
 
 def draw_grid_indices(labels: Tensor, same_digit_prob: float, column_link_prob: float,

@@ -8,8 +8,8 @@ import torch
 from torch import Tensor, nn
 
 from common.digit_pairs import DIGIT_PIXELS
+from common.digit_pairs import GRID_POSITIONS as POSITIONS
 from common.tensors import as_float
-from datasets.mnist_grids import POSITIONS
 from eval.dependency import dependency_metric, joint_label_frequencies
 from eval.fid import fid_from_features
 from eval.mnist import classify
