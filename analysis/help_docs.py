@@ -31,7 +31,7 @@ ENTRY_SCRIPTS = ("PairedMNIST.py", "ImagePairs.py", "Image2Image.py", "AudioSepa
 MODULES = (
     "analysis.campaign", "analysis.classifier_spread", "analysis.collapse", "analysis.collect", "analysis.fig1_paired_mnist",
     "analysis.fig2_image_pairs", "analysis.fig4_image2image", "analysis.fig6_audio_separation",
-    "analysis.fig_i2i_curves", "analysis.fig_mnist_curves", "analysis.help_docs", "analysis.release", "analysis.sample", "analysis.sweep",
+    "analysis.fig_grid", "analysis.fig_i2i_curves", "analysis.fig_mnist_curves", "analysis.help_docs", "analysis.release", "analysis.sample", "analysis.sweep",
     "bench.audio_speed", "bench.ensemble_speed", "bench.gpu_check", "bench.image_speed", "bench.paired_mnist_speed",
     "datasets.download",
 )
