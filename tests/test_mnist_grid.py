@@ -111,6 +111,20 @@ def test_a_hierarchical_run_writes_the_three_metrics_and_samples(mnist_root, tmp
     assert np.load(out)["samples"].shape == (3, 4, 28, 28)
 
 
+def test_resume_continues_exactly_and_periodic_scores_log(mnist_root, tmp_path):
+    flags = ["--factorisation", "autoregressive", "--epochs", "2", "--eval_every", "2", "--eval_subset", "20"]
+    assert main(PairedMNIST(), _args(mnist_root, tmp_path / "full", *flags)) == 0
+    assert main(PairedMNIST(), _args(mnist_root, tmp_path / "part", *flags, "--max_steps", "2")) == 0
+    assert main(PairedMNIST(), _args(mnist_root, tmp_path / "part", *flags, "--resume")) == 0
+    full, part = (torch.load(tmp_path / d / "PairedMNIST" / "r" / "checkpoints" / "last.pt", weights_only=False)
+                  for d in ("full", "part"))
+    for k, v in full["discriminator"].items():
+        assert torch.equal(v, part["discriminator"][k]), k
+    assert any(k.startswith("group_p.ul_to_ur") for k in full["discriminator"])
+    rows = [json.loads(x) for x in (tmp_path / "full" / "PairedMNIST" / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert {"val/fid/ours", "val/dependency_within/ours", "val/dependency_between/ours"} <= {k for r in rows for k in r}
+
+
 def test_pools_of_each_level(mnist_root, tmp_path):
     opts = build_parser("", PairedMNIST().add_options).parse_args(
         _args(mnist_root, tmp_path, "--factorisation", "autoregressive"))
