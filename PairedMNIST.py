@@ -270,7 +270,7 @@ def generator_setup(opts: argparse.Namespace, device: torch.device) -> GANSetup:
     for sampling a saved generator (analysis.sample)."""
     if opts.layout == "2x2":
         return build_grid_gan(opts, device, PairedMNIST.task, None)
-    blank = TensorPool(torch.zeros(1, PAIR_DIM))
+    blank = TensorPool(torch.zeros(1, PAIR_DIM, device=device))
     return build_gan(opts, device, lambda source: blank)
 
 

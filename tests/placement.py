@@ -51,6 +51,10 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "the test pairs are drawn on the CPU: the same pairs on every device",
     ("PairedMNIST.py", "pair_pools", "torch.Generator"):
         "the training pairs are drawn once on the CPU (then moved): the same split on every device",
+    ("PairedMNIST.py", "PairedMNIST.build_grids", "torch.Generator"):
+        "the 2x2 training grids are drawn once on the CPU (then moved): the same split on every device",
+    ("PairedMNIST.py", "PairedMNIST.grid_references", "torch.Generator"):
+        "the 2x2 test grids and the floor's grids are drawn on the CPU: the same grids on every device",
     ("ImagePairs.py", "ImagePairs.evaluate", "torch.Generator"):
         "the LS metric's validation split is drawn on the CPU: the same split on every device",
     ("ImagePairs.py", "ImagePairs.evaluate", "torch.randperm"):
