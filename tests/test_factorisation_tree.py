@@ -112,6 +112,8 @@ def test_a_pool_that_nothing_fills_is_refused():
         tree_pools(_disc(GRID), None, {"left": torch.zeros(2, 5), "right": torch.zeros(2, 3)})
     with pytest.raises(ValueError, match="no node called 'x'"):
         tree_pools(_disc(GRID), torch.zeros(2, 8), {"x": torch.zeros(2, 1)})
+    with pytest.raises(ValueError, match="no node called 'root'"):
+        tree_pools(_disc(GRID), torch.zeros(2, 8), {ROOT: torch.zeros(2, 8)})
     with pytest.raises(ValueError, match="tree_pools"):
         assign_pools(_disc(GRID), TensorPool(torch.zeros(2, 8)), TensorPool(torch.zeros(2, 8)))
 
@@ -137,6 +139,14 @@ def test_sizes_that_do_not_tile_the_sample_are_refused():
         Factorisation([("left", [("ul", 2), ("ll", 3)]), ("right", [("ur", 2), ("lr", 1)])], total=9)
     with pytest.raises(ValueError, match="expected 8"):
         _disc(GRID)(torch.zeros(2, 9))
+
+
+def test_a_gan_on_a_tree_is_one_joint_discriminator_on_complete_samples():
+    joint = MLPDiscriminator(8, hidden=8).eval()
+    d = FactorisedDiscriminator.joint(GRID, joint)
+    x = torch.rand(3, 8)
+    assert torch.equal(d(x), joint(x)) and list(d.sub_discriminators()) == ["joint"]
+    assert {n: len(p) for n, p in tree_pools(d, torch.zeros(2, 8), {"left": torch.zeros(4, 5)}).items()} == {"joint": 2}
 
 
 def test_ensembles_refuse_trees():

@@ -72,9 +72,9 @@ def tree_pools(discriminator: ObservedParts, complete: Tensor | None,
     Each returned pool is one tensor: a copy of those observations' entries.
     """
     f = discriminator.factorisation
-    unknown = sorted(set(alone) - set(f.node_slices) - {ROOT})
+    unknown = sorted((set(alone) - set(f.node_slices)) | ({ROOT} & set(alone)))
     if unknown:
-        raise ValueError(f"no node called {unknown[0]!r} in {f!r}")
+        raise ValueError(f"no node called {unknown[0]!r} below the root of {f!r} (complete samples: complete=)")
     observed = {ROOT: complete} if complete is not None else {}
     observed.update((n, alone[n]) for n in (*f.groups, *f.names) if n in alone)
     pools = {}

@@ -145,8 +145,10 @@ class FactorisedDiscriminator(nn.Module):
 
     @classmethod
     def joint(cls, factorisation: Factorisation, disc: nn.Module) -> FactorisedDiscriminator:
-        """A normal GAN: one discriminator that sees the whole joint sample."""
-        return cls(factorisation, {"joint": disc}, parts={"joint": factorisation.names})
+        """A normal GAN: one discriminator that sees the whole joint sample
+        (of a tree too: its groups get no pairs)."""
+        return cls(factorisation, {"joint": disc}, parts={"joint": factorisation.names},
+                   group_deps={g: (None, None) for g in factorisation.groups})
 
     def sub_discriminators(self) -> dict[str, nn.Module]:
         """Every sub-discriminator by name, marginals first."""
