@@ -27,13 +27,12 @@ NOT_OPTIONS = {"git_commit", "torch_threads"}  # recorded in config.json beside 
 
 
 def result_metrics(results: dict[str, Any]) -> dict[str, Any]:
-    """The scores of a run's results.json: its numbers (not the step), and
-    PairedMNIST's scores under every evaluation classifier."""
-    metrics = {k: v for k, v in results.items() if isinstance(v, int | float) and not isinstance(v, bool)
-               and k != "step"}
-    if "by_classifier" in results:  # PairedMNIST scored with several evaluation classifiers
-        metrics["by_classifier"] = results["by_classifier"]
-    return metrics
+    """The scores of a run's results.json as analysis reads them: its numbers
+    (not the step), the strings that say what was scored (model, layout,
+    factorisation, classifier) and the nested scores (PairedMNIST's
+    by_classifier, the 2x2 grids' floor); lists are left out."""
+    return {k: v for k, v in results.items()
+            if k != "step" and not isinstance(v, bool) and isinstance(v, int | float | str | dict)}
 
 
 def release_run(run: Path, folder: Path) -> dict[str, Any]:

@@ -124,7 +124,7 @@ def test_finished_runs_are_recorded_once(tmp_path):
     assert record_finished(c, tmp_path / "out") == ["GAN_5_0.9_s1"]
     assert record_finished(c, tmp_path / "out") == []
     record = read_ledger(c)["GAN_5_0.9_s1"]
-    assert record["metrics"] == {"fid": 12.5, "dependency": 0.5}
+    assert record["metrics"] == {"fid": 12.5, "dependency": 0.5, "model": "GAN"}  # the step is left out
     assert record["seed"] == 1 and record["commit"] == "abc" and record["updates_per_s"] == 2.0
     assert record["flags"][:2] == ["--factorGAN", "0"] and "--batchSize" in record["flags"]
 

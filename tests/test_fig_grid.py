@@ -27,3 +27,23 @@ def test_cells_average_seeds_and_skip_pairs(tmp_path):
     assert lines[3].startswith("| hierarchical | 1000 | 2 | 15 ± 7.1 |")
     assert lines[4].startswith("| real training grids (floor) | - | - | 1 ± 0 |") and len(lines) == 5
     assert (tmp_path / "fig.png").stat().st_size > 0
+
+
+def test_released_grid_runs_are_drawn_from_the_manifest(tmp_path):
+    """A 2x2 run known only from a release folder (its run directory gone) still lands in its cell, floor included."""
+    from analysis.release import result_metrics
+
+    run = tmp_path / "gone" / "h_s1"
+    _result(run, "hierarchical", 10000, 12.0, by_classifier={}, step=20000)
+    metrics = result_metrics(json.loads((run / "results.json").read_text()))
+    assert "step" not in metrics and metrics["factorisation"] == "hierarchical"
+    folder = tmp_path / "rel"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps([{"file": "h_s1.pt", "task": "PairedMNIST",
+                                                       "experiment": "h_s1", "model": "FactorGAN",
+                                                       "metrics": metrics}]))
+    out = tmp_path / "fig"
+    assert fig_grid.main(["--out_path", str(tmp_path / "none"), "--releases", str(folder), "--output", str(out)]) == 0
+    lines = (tmp_path / "fig.md").read_text().splitlines()
+    assert lines[2].startswith("| hierarchical | 10000 | 1 | 12 |")
+    assert lines[3].startswith("| real training grids (floor) | - | - | 1 |")
