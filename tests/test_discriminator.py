@@ -1,8 +1,8 @@
 import pytest
 import torch
-from torch import nn
 
 from models.mlp import MLPDiscriminator
+from tests.spy import Spy
 from training.discriminator import P_DEP, Q_DEP, FactorisedDiscriminator
 from training.factorisation import Factorisation
 
@@ -46,16 +46,7 @@ def test_losses_use_shuffled_batches_for_dependency_discriminators():
     d = _factor_disc(True)
     seen = {}
 
-    class Spy(nn.Module):
-        def __init__(self, name):
-            super().__init__()
-            self.name = name
-
-        def forward(self, x):
-            seen[self.name] = x
-            return x.sum(1)
-
-    d.dep_p, d.dep_q = Spy("p"), Spy("q")
+    d.dep_p, d.dep_q = Spy("p", seen), Spy("q", seen)
     real, fake = torch.rand(8, 10), torch.rand(8, 10)
     losses = d.losses({"upper": real, "lower": real, P_DEP: real}, {"upper": fake, "lower": fake, Q_DEP: fake},
                       torch.Generator().manual_seed(0))

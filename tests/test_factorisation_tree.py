@@ -2,9 +2,9 @@
 
 import pytest
 import torch
-from torch import nn
 
 from models.mlp import MLPDiscriminator, MLPGenerator
+from tests.spy import Spy
 from training.data import NoiseInput, TensorPool, tree_pools
 from training.discriminator import P_DEP, Q_DEP, FactorisedDiscriminator, factorised_or_joint
 from training.factorisation import ROOT, Factorisation
@@ -66,16 +66,7 @@ def test_group_shuffle_permutes_whole_blocks(group):
 def test_losses_shuffle_each_group_on_its_own_entries():
     d, seen = _disc(GRID), {}
 
-    class Spy(nn.Module):
-        def __init__(self, name):
-            super().__init__()
-            self.name = name
-
-        def forward(self, x):
-            seen[self.name] = x
-            return x.sum(1)
-
-    d.group_p["left"], d.group_q["right"] = Spy("p_left"), Spy("q_right")
+    d.group_p["left"], d.group_q["right"] = Spy("p_left", seen), Spy("q_right", seen)
     real_left, fake = torch.rand(8, 5), torch.rand(8, GRID.total)
     real = {name: torch.rand(8, GRID.total) for name in d.real_parts()} | {"p_dep/left": real_left}
     d.losses(real, {name: fake for name in d.sub_discriminators()}, torch.Generator().manual_seed(0))
