@@ -225,8 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     plt = setup_matplotlib(args.usetex)
-    ours = (ledger_rows(args.campaign, args.runs) if args.campaign
-            else collect(args.out_path, "PairedMNIST", args.runs, args.releases))
+    ours = [r for r in (ledger_rows(args.campaign, args.runs) if args.campaign
+                        else collect(args.out_path, "PairedMNIST", args.runs, args.releases))
+            if r.get("layout", "2x1") == "2x1"]  # the 2x2 grids are analysis.fig_grid's
     fig, axes = plt.subplots(2, 2, figsize=(8, 6))
     for row, (key, (table, column, label)) in enumerate(PAPER_COLUMNS.items()):
         paper = paper_rows(table)

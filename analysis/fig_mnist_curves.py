@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     plt = setup_matplotlib(args.usetex)
-    runs = sorted(p for p in Path(args.out_path, "PairedMNIST").glob(args.runs) if (p / "config.json").is_file())
+    runs = sorted(p for p in Path(args.out_path, "PairedMNIST").glob(args.runs) if (p / "config.json").is_file()
+                  and json.loads((p / "config.json").read_text()).get("layout", "2x1") == "2x1")  # pairs only
     curves = {run.name: c for run in runs if (c := read_curves(run)) and f"val/fid/{args.classifier}" in c}
     runs = [run for run in runs if run.name in curves]
     finals = {run.name: final_scores(run, args.classifier) for run in runs}

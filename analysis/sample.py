@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from common.errors import UserError
-from training.data import TensorPool
+from eval.sampling import generate
+from training.data import NoiseInput, TensorPool
 from training.loop import GANSetup
 
 DIGIT_SIDE = 28
@@ -78,17 +79,6 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return (x.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
 
 
-@torch.no_grad()
-def draw(generator: nn.Module, nz: int, n: int, seed: int, device: torch.device, batch: int = 500) -> torch.Tensor:
-    """n samples (n, ...) with z ~ U(-1, 1)^nz from a generator seeded with seed."""
-    rng = torch.Generator(device=device).manual_seed(seed)
-    chunks = []
-    for i in range(0, n, batch):
-        z = torch.rand(min(batch, n - i), nz, generator=rng, device=device) * 2 - 1
-        chunks.append(generator(z))
-    return torch.cat(chunks)
-
-
 def sample_file(path: Path, n: int, seed: int = 0, device: torch.device | None = None,
                 task: str | None = None) -> np.ndarray:
     """The samples of the generator in path as uint8 (see the module's docstring)."""
@@ -103,7 +93,8 @@ def sample_file(path: Path, n: int, seed: int = 0, device: torch.device | None =
     state = load_checkpoint(path, device, keys=("generator",))
     check_fits(generator, state["generator"], path, task)
     generator.load_state_dict(state["generator"])
-    x = draw(generator.eval(), nz, n, seed, device)
+    with torch.no_grad():
+        x = generate(generator.eval(), NoiseInput(nz), n, torch.Generator(device=device).manual_seed(seed))
     if task == "PairedMNIST":  # (n, parts * 784) -> (n, parts, 28, 28)
         x = x.reshape(n, -1, DIGIT_SIDE, DIGIT_SIDE)
     return to_uint8(x)

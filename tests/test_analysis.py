@@ -200,6 +200,11 @@ def test_mnist_curves_tabulate_each_runs_val_scores_beside_its_final_and_the_pap
     (tmp_path / "PairedMNIST" / "gan" / "results.json").write_text(json.dumps(
         {"fid": 50.0, "by_classifier": {"ours": {"fid": 50.0}, "reference": {"fid": 4.0, "dependency": 0.75}}}))
     (tmp_path / "PairedMNIST" / "no_curves").mkdir()
+    grid = tmp_path / "PairedMNIST" / "grid"  # a 2x2 run's curves are not pairs' curves: left out
+    grid.mkdir()
+    (grid / "config.json").write_text(json.dumps({"layout": "2x2", "factorGAN": 1, "num_joint_samples": 100,
+                                                  "mnist_same_digit_prob": 0.9}))
+    (grid / "metrics.jsonl").write_text(json.dumps({"step": 10, "val/fid/reference": 7.0}) + "\n")
     out = tmp_path / "fig" / "c"
     assert fig_mnist_curves.main(["--out_path", str(tmp_path), "--output", str(out)]) == 0
     assert out.with_suffix(".png").stat().st_size > 10000
@@ -218,6 +223,9 @@ def test_fig1_draws_a_chosen_classifier_and_names_runs_without_it(tmp_path):
         _run(tmp_path, "PairedMNIST", f"{model}_{n}", {"model": model, "num_joint_samples": n, "lambda": 0.9,
                                                        "classifier": "ours", **scores["ours"],
                                                        "by_classifier": scores})
+    _run(tmp_path, "PairedMNIST", "grid", {"model": "GAN", "layout": "2x2", "num_joint_samples": 100, "lambda": 0.9,
+                                           "classifier": "ours", "fid": 5.0, "dependency_within": 0.5,
+                                           "by_classifier": {}})  # a 2x2 run: not a cell of Fig. 1
     result = collect(tmp_path, "PairedMNIST")[0]
     assert fig1_paired_mnist.score(result, "fid", "reference") == 3.0
     assert fig1_paired_mnist.score(result, "fid", None) == 9.0

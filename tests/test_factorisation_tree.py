@@ -47,16 +47,17 @@ def test_tree_logit_is_the_signed_sum_of_every_sub_discriminator(f, with_p):
     assert list(d.sub_discriminators()) == names
 
 
-@pytest.mark.parametrize("group", [ROOT, "left"])
-def test_group_shuffle_permutes_whole_blocks(group):
-    x = torch.arange(64.0)[:, None] * 10 + torch.arange(GRID.total)  # row r, entry j: 10 r + j
-    s = GRID.shuffle(x, torch.Generator().manual_seed(0), group)
-    offset = GRID.node_slices[group].start
-    first, *others = GRID.children[group]
-    kept = GRID.node_slices[first]
-    assert s.shape[1] == GRID.size(group) and torch.equal(s[:, kept.start - offset:kept.stop - offset], x[:, kept])
+@pytest.mark.parametrize("f, group", [(GRID, ROOT), (GRID, "left"), (SEQUENCE, ROOT), (SEQUENCE, "a_to_c")],
+                         ids=["grid-root", "grid-left", "sequence-root", "sequence-nested"])
+def test_group_shuffle_permutes_whole_blocks(f, group):
+    x = torch.arange(64.0)[:, None] * 10 + torch.arange(f.total)  # row r, entry j: 10 r + j
+    s = f.shuffle(x, torch.Generator().manual_seed(0), group)
+    offset = f.node_slices[group].start
+    first, *others = f.children[group]  # the first node stays (in a sequence: the whole prefix, itself a group)
+    kept = f.node_slices[first]
+    assert s.shape[1] == f.size(group) and torch.equal(s[:, kept.start - offset:kept.stop - offset], x[:, kept])
     for node in others:  # each node's block is one other row's whole block (ur and lr move together)
-        at = GRID.node_slices[node]
+        at = f.node_slices[node]
         block = s[:, at.start - offset:at.stop - offset]
         source = ((block[:, 0] - at.start) / 10).long()
         assert torch.equal(block, x[source, at]) and torch.equal(source.sort().values, torch.arange(64))

@@ -57,14 +57,22 @@ def test_observations_are_disjoint_and_hold_every_digit_once():
                                          ("flat", {"ul": 8, "ll": 8, "ur": 8, "lr": 8})])
 def test_columns_feed_the_node_that_is_the_column(kind, nodes):
     f = grid_factorisation(kind)
-    _, columns, digits = observed_split(torch.zeros(10, 3136), 2, 3)
+    grids = torch.arange(10.0)[:, None] * 10000 + torch.arange(3136)  # grid g, entry j: 10000 g + j
+    _, columns, digits = observed_split(grids, 2, 3)
     alone = grid_observations(f, columns, digits)
     assert {n: len(x) for n, x in alone.items() if n in nodes} == nodes
     assert set(alone) <= {*f.names, *f.groups}
     for node, x in alone.items():
         assert x.shape[1] == f.size(node)
-    assert f.leaves_of("left" if kind == "hierarchical" else "ul_to_ll" if kind == "autoregressive" else "ul") \
-        in (COLUMNS["left"], ("ul",))
+    # the left column (grids 2-4) goes whole to the node that is that column; otherwise its digits go to marginals
+    column_node = {"hierarchical": "left", "autoregressive": "ul_to_ll"}.get(kind)
+    if column_node:
+        assert f.leaves_of(column_node) == COLUMNS["left"]
+        assert any(torch.equal(alone[column_node][i:i + 3], columns["left"]) for i in range(len(alone[column_node])))
+    else:
+        assert any(torch.equal(alone["ul"][i:i + 3], columns["left"][:, :784]) for i in range(len(alone["ul"])))
+    right_digits = alone["ur"] if kind != "hierarchical" else alone["right"][:, :784]
+    assert any(torch.equal(right_digits[i:i + 3], columns["right"][:, :784]) for i in range(len(right_digits)))
 
 
 class _Stub(nn.Module):
@@ -83,6 +91,10 @@ def test_grid_scores_of_real_grids_against_themselves_are_zero():
     labels = digits.argmax(2)  # the stub's classes: real labels agree with the predicted ones
     s = grid_scores(_Stub(), grids, labels, grids)
     assert s["fid"] == pytest.approx(0, abs=1e-6) and s["dependency_within"] == 0 and s["dependency_between"] == 0
+    # the right column moved to other rows as a whole: columns intact, the link between upper digits broken
+    moved = torch.cat([grids[:, :1568], grids[torch.randperm(300, generator=torch.Generator().manual_seed(1)), 1568:]], 1)
+    s = grid_scores(_Stub(), grids, labels, moved)
+    assert s["dependency_within"] == 0 and s["dependency_between"] > 0.05
     shifted = grid_scores(_Stub(), grids, labels, grids * 0.5)
     assert shifted["fid"] > 0.1 and shifted["fid"] == pytest.approx(np.mean([shifted[f"fid_{p}"] for p in
                                                                              ("ul", "ll", "ur", "lr")]))
