@@ -260,7 +260,7 @@ def _released_model(path: Path, state: dict[str, Any]) -> tuple[torch.nn.Module,
         return MNISTClassifier().to("meta"), state["model"]
     opts = parse("PairedMNIST", [])
     opts = argparse.Namespace(**{**vars(opts), **state["options"], "eval": True})
-    setup = paired_mnist.build_gan(opts, torch.device("meta"), lambda source: None)
+    setup = paired_mnist.generator_setup(opts, torch.device("meta"))  # pairs or 2x2 grids, from the options
     return setup.generator, state["generator"]
 
 
