@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from analysis import help_docs
-from tests.doc_commands import ROOT, Command, Skipped, check, extract, snippets
+from tests.doc_commands import FENCE, ROOT, Command, Skipped, check, extract, snippets
 
 REGENERATE = ".venv/bin/python -m analysis.help_docs"
 # a snippet that runs our code, as a plain search sees it (the extractor must find at least these)
@@ -133,6 +133,28 @@ def test_checker_follows_sweep_extra_to_the_entry_script():
 
 def test_unknown_module_is_reported():
     assert "no parser for analysis.nothing_here" in check(Command("X.md:1", "", "analysis.nothing_here", []))
+
+
+def indented_commands(markdown: str) -> list[int]:
+    """Line numbers of commands running our code in indented (not fenced) code
+    blocks: the extractor reads fenced blocks and inline code only."""
+    lines, fenced = [], False
+    for number, line in enumerate(markdown.splitlines(), 1):
+        if FENCE.match(line):
+            fenced = not fenced
+        elif not fenced and line.startswith("    ") and RUNS_OURS.match(line.strip()):
+            lines.append(number)
+    return lines
+
+
+def test_an_indented_command_is_found_and_a_fenced_one_is_not():
+    text = "Run:\n\n    python PairedMNIST.py --seed 1\n\n```bash\n    python -m analysis.sample --n 2\n```\n"
+    assert indented_commands(text) == [3]
+
+
+def test_no_doc_command_hides_in_an_indented_block():
+    hidden = [f"{path.relative_to(ROOT)}:{n}" for path in doc_files() for n in indented_commands(path.read_text())]
+    assert not hidden, f"commands in indented code blocks escape the parse test: fence them (```bash): {hidden}"
 
 
 def test_readme_commands_parse():
