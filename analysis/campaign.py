@@ -129,11 +129,14 @@ def run_campaign(campaign: Campaign, out_path: Path, budget_s: float, lanes: int
                 continue
             log.close()
             running.remove(item)
-            failed += popen.returncode != 0
+            # ended by the limit's SIGTERM before its handler was installed (still starting): not a failure
+            cut = popen.returncode == -signal.SIGTERM and time.monotonic() > deadline
+            failed += popen.returncode != 0 and not cut
             added = record_finished(campaign, out_path, members, commit)
             names = " ".join(r.name for r in proc.runs)
-            print(f"{'ended' if popen.returncode == 0 else f'FAILED ({popen.returncode})'} {names}; "
-                  f"recorded: {', '.join(added) or 'none'}", flush=True)
+            ended = ("ended" if popen.returncode == 0 else "stopped by the limit while starting" if cut
+                     else f"FAILED ({popen.returncode})")
+            print(f"{ended} {names}; recorded: {', '.join(added) or 'none'}", flush=True)
     return failed
 
 

@@ -139,7 +139,7 @@ def test_resume_continues_exactly_and_periodic_scores_log(mnist_root, tmp_path):
 
 def test_pools_of_each_level(mnist_root, tmp_path):
     opts = build_parser("", PairedMNIST().add_options).parse_args(
-        _args(mnist_root, tmp_path, "--factorisation", "autoregressive"))
+        _args(mnist_root, tmp_path, "--factorGAN", "1", "--factorisation", "autoregressive"))
     setup, _ = PairedMNIST().build(opts, torch.device("cpu"))
     sizes = {name: len(pool) for name, pool in setup.pools.items()}
     assert sizes == {"ul": 600, "ll": 600, "ur": 600, "lr": 600, "p_dep": 5, "p_dep/ul_to_ur": 5,
@@ -148,7 +148,9 @@ def test_pools_of_each_level(mnist_root, tmp_path):
 
 @pytest.mark.parametrize("flags, message", [
     (["--layout", "2x1", "--factorisation", "hierarchical"], "add --layout 2x2"),
-    (["--factorisation", "flat", "--factorGAN", "0"], "does not fit GAN"),
+    (["--factorisation", "flat", "--factorGAN", "0"], "--factorisation flat means --factorGAN 1, but --factorGAN 0"),
+    (["--factorGAN", "0", "--factorisation", "flat"], "--factorisation flat means --factorGAN 1, but --factorGAN 0"),
+    (["--factorGAN", "1", "--factorisation", "joint"], "--factorisation joint means --factorGAN 0, but --factorGAN 1"),
     (["--model", "cogan"], "trains GAN and FactorGAN"),
     (["--num_column_samples", "596"], "at most 600"),
     (["--factorGAN", "1", "--seeds", "1", "2"], "--seeds: ensembles do not implement --layout 2x2"),

@@ -22,7 +22,7 @@ def _save(path, generator, options):
 
 
 @pytest.mark.parametrize("flags, parts", [(["--factorGAN", "1"], 2), (["--model", "cogan"], 2),
-                                          (["--layout", "2x2", "--factorisation", "hierarchical"], 4)])
+                                          (["--layout", "2x2", "--factorGAN", "1", "--factorisation", "hierarchical"], 4)])
 def test_paired_mnist_generators_give_digits(flags, parts, tmp_path):
     options = _options(PairedMNIST.PairedMNIST(), *flags)
     torch.manual_seed(0)

@@ -28,19 +28,19 @@ from training.discriminator import factorised_or_joint
 from training.factorisation import Factorisation
 from training.loop import GANSetup
 from training.models_registry import model_name
+from training.options import Implies
 
 FACTORISATIONS = ("joint", "flat", "hierarchical", "autoregressive")
 LAYOUTS = ("2x1", "2x2")
 
 
-class FactorisationChoice(argparse.Action):
+class FactorisationChoice(Implies):
     """--factorisation KIND, which also selects the model: joint a GAN
     (--factorGAN 0), the others FactorGAN (--factorGAN 1)."""
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
-        setattr(namespace, self.dest, values)
-        namespace.factorGAN = 0 if values == "joint" else 1
+    @staticmethod
+    def implied(kind: str) -> dict[str, Any]:
+        return {"factorGAN": 0 if kind == "joint" else 1}
 
 
 def resolve_factorisation(opts: argparse.Namespace, task: str) -> str:

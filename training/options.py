@@ -157,6 +157,31 @@ def add_original_options(g: argparse._ArgumentGroup) -> None:
                         "original's per-network Adams ran (equal up to float rounding)")
 
 
+class Implies(argparse.Action):
+    """An option whose value also sets others (``implied(value)`` -> {option:
+    value}); resolved after parsing by apply_implied, whatever the order of
+    the flags, and refused where a flag given with it says otherwise."""
+
+    implied: Callable[[Any], dict[str, Any]]
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+
+
+def apply_implied(parser: argparse.ArgumentParser, opts: argparse.Namespace, given: set[str]) -> None:
+    """Set what each given Implies option implies; a UserError where another
+    option given on the command line contradicts it. In place."""
+    for action in parser._actions:
+        if isinstance(action, Implies) and action.dest in given:
+            value = getattr(opts, action.dest)
+            for key, implied in action.implied(value).items():
+                if key in given and getattr(opts, key) != implied:
+                    raise UserError(f"--{action.dest} {value} means --{key} {implied}, but --{key} "
+                                    f"{getattr(opts, key)} was given: drop one of them")
+                setattr(opts, key, implied)
+
+
 def apply_preset(opts: argparse.Namespace, given: set[str]) -> None:
     """Fill in opts.preset's values for the options not in given (the command
     line's); options the experiment lacks are skipped. In place."""
@@ -173,6 +198,7 @@ def parse_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None, t
     (apply_preset); a saved run keeps its resolved options."""
     opts = parser.parse_args(argv)
     given = given_options(parser, argv)
+    apply_implied(parser, opts, given)
     apply_preset(opts, given)  # a new run's options; a saved run's are its resolved ones (below)
     saved = None
     if opts.generator is not None:
@@ -204,6 +230,7 @@ def parse_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None, t
             if key in RUNTIME_OPTIONS:
                 setattr(explicit, key, value)
         opts = explicit
+        apply_implied(parser, opts, given)
     if opts.experiment_name is None:  # a released generator names its results after its file
         stem = Path(opts.generator).stem if opts.generator else "G"
         opts.experiment_name = default_name(opts) if stem == "G" or stem.startswith("G_epoch") else stem
