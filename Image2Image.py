@@ -199,8 +199,8 @@ def build_gan(opts: argparse.Namespace, device: torch.device, paired: Tensor, ph
     pairs = TensorPool(paired)
     parts = {"photo": TensorPool(photos), "map": TensorPool(maps)}
 
-    def unet() -> UNet:
-        return UNet(photo, map_, opts.nz, size, size, opts.generator_channels)
+    def unet(source: int, target: int) -> UNet:
+        return UNet(source, target, opts.nz, size, size, opts.generator_channels)
 
     if model == "CycleGAN":
         terms = [CycleConsistency(photo, opts.cycle_weight)]
@@ -211,7 +211,7 @@ def build_gan(opts: argparse.Namespace, device: torch.device, paired: Tensor, ph
             terms.append(Identity(opts.identity_weight * opts.cycle_weight))
         disc = SeparateDiscriminators(factorisation, {"photo": ConvDiscriminator(photo, size, width, sn_impl=sn),
                                                       "map": ConvDiscriminator(map_, size, width, sn_impl=sn)})
-        return GANSetup(CycleGenerator(unet(), unet()).to(device), disc.to(device),
+        return GANSetup(CycleGenerator(unet(photo, map_), unet(map_, photo)).to(device), disc.to(device),
                         UnpairedInput(parts["photo"], parts["map"], opts.nz), assign_pools(disc, pairs, parts), terms)
     disc = factorised_or_joint(
         model, factorisation,
@@ -220,7 +220,7 @@ def build_gan(opts: argparse.Namespace, device: torch.device, paired: Tensor, ph
         lipschitz=(bool(opts.lipschitz_p), bool(opts.lipschitz_q)), marginal_parts=("map",))
     inputs = parts["photo"] if MODELS[model].factorised else TensorPool(paired[:, :photo])
     extra = [PairedL1(pairs, photo, opts.nz, opts.l1_weight)] if model == "pix2pix" else []
-    return GANSetup(ConditionalGenerator(unet()).to(device), disc.to(device),
+    return GANSetup(ConditionalGenerator(unet(photo, map_)).to(device), disc.to(device),
                     ConditionalInput(inputs, opts.nz), assign_pools(disc, pairs, parts), extra)
 
 

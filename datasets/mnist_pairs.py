@@ -49,6 +49,10 @@ def load_mnist(root: str | Path, train: bool) -> tuple[Tensor, Tensor]:
             f"({type(err).__name__}): put the four MNIST IDX files (train-images-idx3-ubyte, ...) "
             "there or point --data_root at a folder that has MNIST/raw/"
         ) from None
+    if len(ds.data) != len(ds.targets):
+        raise UserError(f"MNIST under {raw} has {len(ds.data)} images but {len(ds.targets)} labels: the "
+                        f"{'train' if train else 't10k'} files do not belong together; download or copy them again "
+                        f"(python -m datasets.download mnist --data_root {root})")
     return ds.data, ds.targets.long()
 
 

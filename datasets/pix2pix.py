@@ -18,7 +18,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from common.errors import UserError
-from common.io import load_cache, save_atomic
+from common.io import load_cache, save_atomic, warn_rebuilt
 
 # dataset -> (channels of A, channels of B)
 CHANNELS = {"cityscapes": (3, 3), "edges2shoes": (1, 3)}
@@ -73,7 +73,10 @@ def load_split(data_root: str | Path, dataset: str, split: str, size: int,
     cache = _cache_path(Path(cache_dir), dataset, split, size) if cache_dir else None
     stored = load_cache(cache, keys=("images", "files")) if cache is not None else None
     if stored is not None and stored["files"] == names:
-        return stored["images"], names
+        images, shape = stored["images"], (len(names), sum(CHANNELS[dataset]), size, size)
+        if isinstance(images, Tensor) and images.dtype == torch.uint8 and tuple(images.shape) == shape:
+            return images, names
+        warn_rebuilt(cache, f"holds no uint8 images of shape {shape}")
     grey_a = CHANNELS[dataset][0] == 1
     decoded = [decode_pair(f, size, grey_a)
                for f in tqdm(files, desc=f"decoding {dataset}/{split}", disable=not progress, leave=False)]

@@ -128,12 +128,13 @@ def stored_classifier(path: Path, score: str, fix: str | None = None) -> tuple[M
     model = MNISTClassifier()
     try:
         model.load_state_dict(state["model"])
-    except (RuntimeError, TypeError, AttributeError):  # weights of another model, or no state dict
+        value = float(state[score])
+    except (RuntimeError, TypeError, AttributeError, ValueError):  # another model's weights, no state dict or score
         if fix is not None:
-            raise UserError(f"{path} holds no weights of the MNIST classifier: {fix}") from None
-        warn_rebuilt(path, "holds no weights of the MNIST classifier")
+            raise UserError(f"{path} holds no weights and {score} of the MNIST classifier: {fix}") from None
+        warn_rebuilt(path, f"holds no weights and {score} of the MNIST classifier")
         return None
-    return model, float(state[score])
+    return model, value
 
 
 def weights_digest(model: nn.Module) -> str:

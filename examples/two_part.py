@@ -73,7 +73,11 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for flag in ("steps", "pairs"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag} must be at least 1, got {getattr(args, flag)}")
     torch.set_num_threads(1)  # tiny models: one thread is fastest, and far faster on a busy machine
     for name in MODELS:
         marginals, dependency = fit(name, args.steps, args.pairs, args.seed)

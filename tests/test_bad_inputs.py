@@ -85,6 +85,19 @@ def test_a_damaged_evaluation_classifier_cache_is_trained_again(how, mnist_root,
     assert set(torch.load(path, weights_only=True)) == {"model", "test_accuracy"}  # a good cache again
 
 
+def test_a_classifier_cache_without_a_numeric_score_is_trained_again(mnist_root, tmp_path, monkeypatch, capsys):
+    cache, calls = tmp_path / "cache", []
+    fast_training(mnist, monkeypatch, calls)
+    train, test = load_mnist(mnist_root, train=True), load_mnist(mnist_root, train=False)
+    no_release = tmp_path / "no_release"
+    load_or_train_classifier(cache, "ours", train, test, torch.device("cpu"), False, released=no_release)
+    path = cache / CLASSIFIERS["ours"][0]
+    torch.save({**torch.load(path, weights_only=True), "test_accuracy": "abc"}, path)  # good weights, no score
+    capsys.readouterr()
+    _, acc = load_or_train_classifier(cache, "ours", train, test, torch.device("cpu"), False, released=no_release)
+    assert one_line(capsys.readouterr().err).endswith("; rebuilding it") and len(calls) == 2 and 0 <= acc <= 1
+
+
 @pytest.mark.parametrize("how", ["truncated", "another dict"])  # random bytes: a one-line error already
 def test_a_damaged_released_classifier_is_a_one_line_error(how, mnist_root, tmp_path):
     released = tmp_path / "released"
@@ -112,6 +125,16 @@ def test_a_damaged_scogan_classifier_cache_is_trained_again(how, mnist_root, tmp
     assert len(calls) == 2
 
 
+@pytest.mark.parametrize("images", ["abc", torch.zeros(2, 4, 8, 8, dtype=torch.uint8)])
+def test_a_decoded_image_cache_of_other_images_is_decoded_again(images, tmp_path, capsys):
+    root = write_pix2pix(tmp_path / "data", "edges2shoes", n_train=3, n_val=2, half=8)
+    fresh, names = load_split(root, "edges2shoes", "train", 8, tmp_path / "cache", progress=False)
+    path = tmp_path / "cache" / "edges2shoes_train_8px.pt"
+    torch.save({"images": images, "files": names}, path)  # the right file names, not their images
+    assert torch.equal(load_split(root, "edges2shoes", "train", 8, tmp_path / "cache", progress=False)[0], fresh)
+    assert "holds no uint8 images of shape (3, 4, 8, 8)" in one_line(capsys.readouterr().err)
+
+
 @pytest.mark.parametrize("how", DAMAGES)
 def test_a_damaged_decoded_image_cache_is_decoded_again(how, tmp_path, capsys):
     root = write_pix2pix(tmp_path / "data", "edges2shoes", n_train=3, n_val=2, half=8)
@@ -135,6 +158,15 @@ def test_a_cache_of_another_kind_is_rebuilt(tmp_path, capsys):
     assert load_cache(tmp_path / "songs.pt", kind=list) is None
     assert "holds a dict, not a list" in one_line(capsys.readouterr().err)
     assert load_cache(tmp_path / "none.pt") is None and capsys.readouterr().err == ""  # no file: nothing to say
+
+
+def test_mnist_labels_of_other_images_are_a_one_line_error(tmp_path):
+    root = write_fake_mnist(tmp_path / "data", n_train=30, n_test=10)
+    other = write_fake_mnist(tmp_path / "other", n_train=20, n_test=10)
+    labels = "MNIST/raw/train-labels-idx1-ubyte"
+    shutil.copy(other / labels, root / labels)  # a valid IDX file, of 20 labels for 30 images
+    with pytest.raises(UserError, match="has 30 images but 20 labels"):
+        load_mnist(root, train=True)
 
 
 def test_a_truncated_mnist_file_is_called_corrupt_not_missing(mnist_root, tmp_path):

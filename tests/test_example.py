@@ -46,3 +46,10 @@ def test_example_runs_from_a_clone_without_installing(where, tmp_path):
     assert out.returncode == 0, out.stderr[-800:]
     lines = out.stdout.strip().splitlines()
     assert [line.split()[0] for line in lines] == ["GAN", "FactorGAN-no-cp", "FactorGAN"]
+
+
+@pytest.mark.parametrize("argv", [["--steps", "0"], ["--pairs", "0"], ["--steps", "-1"]])
+def test_impossible_counts_are_refused(example, argv, capsys):
+    with pytest.raises(SystemExit):
+        example.main(argv)
+    assert f"{argv[0]} must be at least 1, got {argv[1]}" in capsys.readouterr().err

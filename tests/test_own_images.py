@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from Image2Image import Image2Image
@@ -40,7 +41,7 @@ def _args(own, out, *extra):
 
 def test_parts_seen_alone_get_pools_of_their_own(own, tmp_path):
     opts = build_parser("", ImagePairs().add_options).parse_args(_args(own, tmp_path, "--factorGAN", "1"))
-    setup, split = ImagePairs().build(opts, __import__("torch").device("cpu"))
+    setup, split = ImagePairs().build(opts, torch.device("cpu"))
     assert len(setup.pools["A"]) == 6 + 5 and len(setup.pools["B"]) == 6 + 3  # every observed A, every B
     assert setup.pools["A"].data.shape[1:] == (3, 16, 16) and len(setup.pools["p_dep"]) == 4
     assert split["a_alone"] == 5 and split["b_alone"] == 3 and split["num_joint_samples"] == 4
@@ -82,3 +83,18 @@ def test_folder_mistakes_are_one_line_errors(experiment, own, tmp_path, capsys):
     msg = error(_args(own, tmp_path, "--part_a", str(grey), "--channels", "1", "3"))
     assert "is a colour image" in msg and "grey" in msg
     assert not (tmp_path / experiment.task).exists()  # nothing written
+
+
+def test_cyclegan_translates_between_parts_of_different_channel_counts(tmp_path):
+    # grey photos, RGB maps: the map -> photo translator reads 3 channels and writes 1 (it was built 1 -> 3)
+    for folder, grey in (("a", True), ("b", False)):
+        _write_part(tmp_path / folder, 6, size=(16, 16), seed=int(grey), grey=grey)
+    args = ["--pairs", str(tmp_path / "a"), str(tmp_path / "b"), "--channels", "1", "3", "--model", "cyclegan",
+            "--identity_weight", "0", "--out_path", str(tmp_path), "--cache_dir", str(tmp_path / "cache"),
+            "--loadSize", "16", "--generator_channels", "4", "--disc_channels", "4", "--batchSize", "4",
+            "--epochs", "1", "--epoch_iter", "2", "--no_progress", "--num_joint_samples", "4", "--num_examples", "2"]
+    opts = build_parser("", Image2Image().add_options).parse_args(args)
+    setup, _ = Image2Image().build(opts, torch.device("cpu"))
+    photos, maps, z = setup.inputs.sample(4, torch.Generator().manual_seed(1))
+    assert (photos.shape[1], maps.shape[1]) == (1, 3) and setup.generator(photos, maps, z).shape[1] == 4
+    assert main(Image2Image(), [*args, "--experiment_name", "c"]) == 0
