@@ -43,9 +43,14 @@ def load_mnist(root: str | Path, train: bool) -> tuple[Tensor, Tensor]:
         check_idx(raw / f"{'train' if train else 't10k'}-{kind}", root)
     try:
         ds = MNIST(str(root), train=train, download=True)
-    except (RuntimeError, OSError, urllib.error.URLError) as err:
+    except (RuntimeError, OSError, urllib.error.URLError, EOFError) as err:
+        archives = sorted(p.name for p in raw.glob("*.gz"))
+        if archives:  # torchvision unpacks intact archives offline, so one of them is damaged or missing
+            raise UserError(f"MNIST under {raw} lacks IDX files, and unpacking or downloading the archives there "
+                            f"({', '.join(archives)}) failed ({type(err).__name__}; a damaged archive?): delete them "
+                            f"and run `python -m datasets.download mnist --data_root {root}`, or copy them again") from None
         raise UserError(
-            f"MNIST not found under {Path(root) / 'MNIST' / 'raw'} and could not be downloaded "
+            f"MNIST not found under {raw} and could not be downloaded "
             f"({type(err).__name__}): put the four MNIST IDX files (train-images-idx3-ubyte, ...) "
             "there or point --data_root at a folder that has MNIST/raw/"
         ) from None

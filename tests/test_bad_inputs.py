@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torchvision
 from PIL import Image
 
 from analysis import fig2_image_pairs
@@ -166,6 +167,20 @@ def test_mnist_labels_of_other_images_are_a_one_line_error(tmp_path):
     labels = "MNIST/raw/train-labels-idx1-ubyte"
     shutil.copy(other / labels, root / labels)  # a valid IDX file, of 20 labels for 30 images
     with pytest.raises(UserError, match="has 30 images but 20 labels"):
+        load_mnist(root, train=True)
+
+
+def test_a_damaged_mnist_archive_is_named_not_called_missing(tmp_path, monkeypatch):
+    root = write_fake_mnist(tmp_path / "data", n_train=30, n_test=10)
+    labels = root / "MNIST" / "raw" / "train-labels-idx1-ubyte"
+    labels.with_suffix(".gz").write_bytes(b"\x1f\x8b broken")
+    labels.unlink()
+
+    def offline(*args, **kwargs):  # torchvision, offline, when an archive does not unpack
+        raise RuntimeError("Error downloading train-labels-idx1-ubyte.gz")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
+    with pytest.raises(UserError, match=r"archives there \(train-labels-idx1-ubyte.gz\) failed \(RuntimeError"):
         load_mnist(root, train=True)
 
 
