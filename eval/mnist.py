@@ -131,8 +131,8 @@ def stored_classifier(path: Path, score: str, fix: str | None = None) -> tuple[M
         value = float(state[score])
     except (RuntimeError, TypeError, AttributeError, ValueError):  # another model's weights, no state dict or score
         if fix is not None:
-            raise UserError(f"{path} holds no weights and {score} of the MNIST classifier: {fix}") from None
-        warn_rebuilt(path, f"holds no weights and {score} of the MNIST classifier")
+            raise UserError(f"{path} holds no usable weights or {score} of the MNIST classifier: {fix}") from None
+        warn_rebuilt(path, f"holds no usable weights or {score} of the MNIST classifier")
         return None
     return model, value
 
