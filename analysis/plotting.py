@@ -99,6 +99,9 @@ def finish(fig, axes: Sequence, output: str, has_ours: bool, title: str, table: 
     paths[0].parent.mkdir(parents=True, exist_ok=True)
     for path in paths:
         fig.savefig(path, dpi=150, bbox_inches="tight")  # keeps the legend
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)  # a process drawing many figures (tests, notebooks) keeps none open
     if table is not None:
         paths.append(paths[0].with_suffix(".md"))
         paths[-1].write_text(table)
