@@ -33,7 +33,7 @@ import torch
 
 from training.ensemble_loop import train_ensemble
 from training.models_registry import ENSEMBLE_MODELS, model_name
-from training.options import RUNTIME_OPTIONS, UserError, apply_implied, build_parser, given_options, parse_options
+from training.options import RUNTIME_OPTIONS, UserError, build_parser, parse_given, parse_options
 from training.runner import (
     Experiment,
     Run,
@@ -114,8 +114,7 @@ def _check_alike(members: Sequence[argparse.Namespace]) -> None:
 def member_argvs(experiment: Experiment, argv: Sequence[str]) -> list[tuple[int, list[str]]]:
     """(seed, the single-run command line of that member) for every --seeds value."""
     parser = build_parser(experiment.description, experiment.add_options)
-    opts, given = parser.parse_args(argv), given_options(parser, argv)
-    apply_implied(parser, opts, given)
+    opts, given = parse_given(parser, argv)
     if "seed" in given:
         raise UserError("give --seed (one run) or --seeds (an ensemble), not both")
     if opts.generator is not None:

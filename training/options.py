@@ -196,9 +196,7 @@ def parse_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None, t
     --generator FILE), start from the saved options so that only flags given
     now override them. A new run's --preset fills in the options not given
     (apply_preset); a saved run keeps its resolved options."""
-    opts = parser.parse_args(argv)
-    given = given_options(parser, argv)
-    apply_implied(parser, opts, given)
+    opts, given = parse_given(parser, argv)
     apply_preset(opts, given)  # a new run's options; a saved run's are its resolved ones (below)
     saved = None
     if opts.generator is not None:
@@ -239,6 +237,13 @@ def parse_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None, t
     if conflict:
         raise UserError(conflict)
     return opts
+
+
+def parse_given(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> tuple[argparse.Namespace, set[str]]:
+    """(argv parsed, with what its Implies options imply; the options argv gives)."""
+    opts, given = parser.parse_args(argv), given_options(parser, argv)
+    apply_implied(parser, opts, given)
+    return opts, given
 
 
 def given_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:
