@@ -19,13 +19,13 @@ ranges do not overlap), lies within it, or is reversed beyond it.
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import itertools
 import statistics
 import sys
 from collections.abc import Sequence
 
 from analysis.collect import collect, paper_rows, paper_value
+from analysis.ledger import ledger_results
 from analysis.plotting import draw, figure_args, finish, number, setup_matplotlib
 from training.models_registry import MODELS
 
@@ -138,13 +138,9 @@ def orderings(runs: list[dict]) -> str:
 
 
 def ledger_rows(name: str, runs: str = "*") -> list[dict]:
-    """A campaign's recorded runs (campaigns/NAME.results.jsonl) whose name
-    matches the glob `runs`, shaped as results.json rows, one per seed."""
-    from analysis.ledger import load_campaign, read_ledger
-
-    return [{**r["metrics"], "model": r["model"], "experiment": r["run"], "seed": r["seed"],
-             "lambda": r["vary"]["mnist_same_digit_prob"], "num_joint_samples": r["vary"]["num_joint_samples"]}
-            for r in read_ledger(load_campaign(name)).values() if fnmatch.fnmatchcase(r["run"], runs)]
+    """A campaign's recorded runs whose name matches the glob `runs`, one row
+    per seed, with the pair task's ``lambda``."""
+    return [{**r, "lambda": r["mnist_same_digit_prob"]} for r in ledger_results(name, runs)]
 
 
 def cell_values(runs: list[dict], key: str, classifier: str) -> dict[tuple[float, int, str], list[float]]:

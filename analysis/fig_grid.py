@@ -4,6 +4,7 @@ mean +- sd over the runs (seeds) of each cell, the real grids' floor as a
 grey line; writes the same numbers as a markdown table beside the PNG (.md).
 
     python -m analysis.fig_grid --out_path out [--runs '*_lambda0.9_mu0.9*'] [--classifier ours]
+    python -m analysis.fig_grid --campaign grid_2x2      # every seed recorded in the campaign's ledger
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from analysis.collect import collect
+from analysis.ledger import ledger_results
 from analysis.plotting import draw, figure_args, finish, number, setup_matplotlib
 
 # score -> axis label
@@ -67,12 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.formatter_class = argparse.RawDescriptionHelpFormatter  # keeps the example line
     p.add_argument("--classifier", default=None,
                    help="evaluation classifier recipe whose scores to draw (default: each run's first)")
+    p.add_argument("--campaign", default=None,
+                   help="draw a campaign's ledger (campaigns/NAME.results.jsonl; several seeds per cell) "
+                        "instead of the runs under --out_path")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    grouped = cells(collect(args.out_path, "PairedMNIST", args.runs, args.releases), args.classifier)
+    rows = (ledger_results(args.campaign, args.runs) if args.campaign
+            else collect(args.out_path, "PairedMNIST", args.runs, args.releases))
+    grouped = cells(rows, args.classifier)
     plt = setup_matplotlib(args.usetex)
     fig, axes = plt.subplots(1, len(PANELS), figsize=(11, 3.4))
     for ax, (metric, label) in zip(axes, PANELS.items(), strict=True):

@@ -27,6 +27,7 @@ The file format (TOML)::
 
 from __future__ import annotations
 
+import fnmatch
 import itertools
 import json
 import os
@@ -133,6 +134,14 @@ def read_ledger(campaign: Campaign) -> dict[str, dict[str, Any]]:
         return {}
     records = [json.loads(line) for line in campaign.ledger.read_text().splitlines() if line.strip()]
     return {r["run"]: r for r in records}
+
+
+def ledger_results(name: str, runs: str = "*") -> list[dict[str, Any]]:
+    """The metrics of campaign NAME's recorded runs whose name matches the glob
+    `runs`, as results.json rows (one per run and seed) with the run's name as
+    ``experiment``, its ``seed``, ``model`` and varied options."""
+    return [{**r["metrics"], **r["vary"], "model": r["model"], "experiment": r["run"], "seed": r["seed"]}
+            for r in read_ledger(load_campaign(name)).values() if fnmatch.fnmatchcase(r["run"], runs)]
 
 
 def append_record(campaign: Campaign, record: dict[str, Any]) -> None:

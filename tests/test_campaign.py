@@ -164,8 +164,10 @@ def test_the_limit_stops_a_run_with_a_checkpoint(tmp_path, mnist_root, monkeypat
     out = tmp_path / "out"
     start = time.monotonic()
     extra = ["--data_root", str(mnist_root), "--cache_dir", str(tmp_path / "cache"), "--checkpoint_every", "100000"]
-    failed = cli.run_campaign(c, out, budget_s=20, lanes=1, threads=1, extra=extra, commit=False)
-    assert time.monotonic() - start < 80 and failed == 0
+    # 40 s: enough to import torch and start training on a loaded machine (a process ended while still
+    # starting has no checkpoint to write; it is not counted as failed, but this test needs one)
+    failed = cli.run_campaign(c, out, budget_s=40, lanes=1, threads=1, extra=extra, commit=False)
+    assert time.monotonic() - start < 100 and failed == 0
     assert read_ledger(c) == {}  # not finished: nothing recorded
     assert (out / "PairedMNIST" / "GAN_5_0.9_s1" / "checkpoints" / "last.pt").is_file()  # but resumable
 

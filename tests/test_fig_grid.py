@@ -47,3 +47,25 @@ def test_released_grid_runs_are_drawn_from_the_manifest(tmp_path):
     lines = (tmp_path / "fig.md").read_text().splitlines()
     assert lines[2].startswith("| hierarchical | 10000 | 1 | 12 |")
     assert lines[3].startswith("| real training grids (floor) | - | - | 1 |")
+
+
+def test_the_table_is_drawn_from_a_campaigns_ledger(tmp_path, monkeypatch):
+    """--campaign: every recorded seed of a cell counts, the run directories and releases are not read."""
+    from analysis import ledger
+
+    (tmp_path / "g.toml").write_text(
+        'script = "PairedMNIST.py"\nname = "grid_{factorisation}_c{num_column_samples}_s{seed}"\n'
+        'updates = 10\nbudget_s = 100\n[[grid]]\nmodels = ["FactorGAN"]\nseeds = [1, 2, 3]\n'
+        'vary = { factorisation = ["hierarchical"], num_column_samples = [0, 1000] }\n')
+    campaign = ledger.load_campaign("g", tmp_path)
+    for i, run in enumerate(campaign.runs[:4]):  # c0 s1-s3, c1000 s1 recorded; c1000 s2, s3 pending
+        vary = dict(run.vary)
+        ledger.append_record(campaign, {"run": run.name, "model": run.model, "seed": run.seed, "vary": vary, "metrics": {
+            "layout": "2x2", "factorisation": vary["factorisation"], "num_column_samples": vary["num_column_samples"],
+            "classifier": "ours", "fid": 10.0 * (i + 1), "dependency_within": 0.5, "dependency_between": 0.25}})
+    monkeypatch.setattr(ledger, "load_campaign", lambda name: campaign)
+    out = tmp_path / "fig"
+    assert fig_grid.main(["--campaign", "g", "--out_path", str(tmp_path / "none"), "--output", str(out)]) == 0
+    lines = (tmp_path / "fig.md").read_text().splitlines()
+    assert lines[2].startswith("| hierarchical | 0 | 3 | 20 ± 10 |")
+    assert lines[3].startswith("| hierarchical | 1000 | 1 | 40 |") and len(lines) == 4
