@@ -15,6 +15,7 @@ The file format (TOML)::
     max_members = 1                         # seeds of one cell trained in one process (--seeds), 1: none
     flags = ["--pairing", "reference"]      # given to every run
     release = "releases/paired_mnist"       # optional: release each finished run's generator there
+    release_seeds = [1337]                  # optional: release only the runs of these seeds (default: all)
     resumable = false                       # true: a run may span several processes (it resumes from
                                             # its checkpoints), so runs longer than budget_s are started too
     [speed]                                 # updates/s of one run on one thread, until the ledger measures it
@@ -81,6 +82,11 @@ class Campaign:
     release: str | None = None
     resumable: bool = False  # a run may span several processes (checkpoints kept between them)
     folder: Path = CAMPAIGNS
+    release_seeds: tuple[int, ...] | None = None  # None: release every seed's run
+
+    def releases(self, run: PlannedRun) -> bool:
+        """Whether a finished run's generator goes to the release folder."""
+        return self.release is not None and (self.release_seeds is None or run.seed in self.release_seeds)
 
     @property
     def task(self) -> str:
@@ -109,7 +115,8 @@ def load_campaign(name: str, folder: Path = CAMPAIGNS) -> Campaign:
         campaign = Campaign(name, spec["script"], spec["name"], int(spec["updates"]), int(spec.get("epochs", 1)),
                             float(spec["budget_s"]), list(spec.get("flags", [])), runs,
                             int(spec.get("max_members", 1)), dict(spec.get("speed", {})), spec.get("release"),
-                            bool(spec.get("resumable", False)), folder)
+                            bool(spec.get("resumable", False)), folder,
+                            tuple(int(s) for s in spec["release_seeds"]) if "release_seeds" in spec else None)
     except (tomllib.TOMLDecodeError, KeyError, ValueError, TypeError) as err:
         raise SystemExit(f"error: campaign file {path} is malformed ({type(err).__name__}: {err})") from None
     unknown = sorted({r.model for r in runs} - set(MODELS))
@@ -216,7 +223,7 @@ def record_finished(campaign: Campaign, out_path: Path, members: dict[str, int] 
         if run.name in done or not (run_dir / "results.json").is_file():
             continue
         released = None
-        if campaign.release:
+        if campaign.releases(run):
             from analysis.release import release_runs
 
             release_runs([run_dir], REPO / campaign.release)

@@ -129,6 +129,22 @@ def test_finished_runs_are_recorded_once(tmp_path):
     assert record["flags"][:2] == ["--factorGAN", "0"] and "--batchSize" in record["flags"]
 
 
+def test_only_the_release_seeds_runs_are_released(tmp_path, monkeypatch):
+    from analysis import release
+
+    released = []
+    monkeypatch.setattr(release, "release_runs", lambda dirs, folder: released.extend(d.name for d in dirs))
+    c = _campaign(tmp_path, SPEC.replace("[speed]", 'release = "rel"\nrelease_seeds = [1337]\n\n[speed]'))
+    assert c.release_seeds == (1337,)
+    for name in ("GAN_5_0.9_s1337", "GAN_5_0.9_s1"):
+        _fake_run(tmp_path / "out", name, 10.0)
+    assert record_finished(c, tmp_path / "out") == ["GAN_5_0.9_s1337", "GAN_5_0.9_s1"]
+    assert released == ["GAN_5_0.9_s1337"]
+    ledger = read_ledger(c)
+    assert ledger["GAN_5_0.9_s1337"]["released"] == "rel/GAN_5_0.9_s1337.pt" and ledger["GAN_5_0.9_s1"]["released"] is None
+    assert _campaign(tmp_path, SPEC.replace("[speed]", 'release = "rel"\n\n[speed]'), "all").releases(c.runs[1])
+
+
 def test_released_runs_are_recorded_from_the_manifest(tmp_path):
     c = _campaign(tmp_path)
     folder = tmp_path / "releases"
