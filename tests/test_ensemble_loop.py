@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import signal
 
 import pytest
 import torch
@@ -81,3 +82,28 @@ def test_a_diverging_member_is_dropped_and_the_others_finish(monkeypatch, tmp_pa
         single = tiny_state("FactorGAN", seeds[index])
         train(single, CFG)
         assert_same(single, members[index], 1e-8)
+
+
+class _SignalWhileLogging(MemoryLog):
+    """Records checkpoints' steps; the first log call delivers a SIGTERM, as the
+    campaign runner's limit can (a log step that is not a checkpoint step)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saved: list[int] = []
+
+    def log(self, step: int, scalars: dict[str, float]) -> None:
+        super().log(step, scalars)
+        if len(self.history) == 1:
+            signal.raise_signal(signal.SIGTERM)
+
+    def checkpoint(self, state, epoch_end) -> None:
+        self.saved.append(state.step)
+
+
+@pytest.mark.parametrize("ensemble", [False, True])
+def test_a_signal_while_logging_still_ends_with_a_checkpoint(ensemble):
+    hook, state = _SignalWhileLogging(), tiny_state("GAN", 3)
+    finished = (train_ensemble([state], CFG, [hook]).finished if ensemble else train(state, CFG, hook))
+    assert not finished and hook.history[0]["step"] == 4  # the signal came at step 4, no checkpoint step
+    assert hook.saved == [5] and state.step == 5  # one more step, then the checkpoint that stops

@@ -53,7 +53,8 @@ def _train_level(states: list[int], members: Sequence[TrainState], cfg: LoopConf
     ensemble.train()
     sums: dict[str, Tensor] = {}
     count = 0
-    while ensemble.step < stop_at and not stop.requested:
+    stopping = stop.requested
+    while ensemble.step < stop_at and not stopping:
         stats = ensemble_train_step(ensemble, cfg)
         for k, v in stats.items():
             sums[k] = sums[k] + v if k in sums else v.clone()
@@ -61,8 +62,9 @@ def _train_level(states: list[int], members: Sequence[TrainState], cfg: LoopConf
         bar.update(len(alive))  # member updates
         step = ensemble.step
         epoch_end = step // cfg.epoch_iter if step % cfg.epoch_iter == 0 else None
+        stopping = stop.requested  # read once per step, as in training.loop.train
         must_save = (epoch_end is not None or step % cfg.checkpoint_every == 0
-                     or step == stop_at or stop.requested)
+                     or step == stop_at or stopping)
         if step % cfg.log_every != 0 and not must_save:
             continue
         diverged = []

@@ -361,7 +361,8 @@ def train(state: TrainState, cfg: LoopConfig, hooks: Hooks | None = None) -> boo
     bar = tqdm(total=total, initial=state.step, disable=not cfg.progress,
                unit="upd", dynamic_ncols=True, smoothing=0.05)
     with _StopRequest() as stop, bar:
-        while state.step < stop_at and not stop.requested:
+        stopping = stop.requested
+        while state.step < stop_at and not stopping:
             stats = train_step(state, cfg)
             for k, v in stats.items():
                 sums[k] = sums[k] + v if k in sums else v.clone()
@@ -370,8 +371,10 @@ def train(state: TrainState, cfg: LoopConfig, hooks: Hooks | None = None) -> boo
             hooks.after_step(state)  # before the checkpoint: a crash in between repeats it, never skips it
             step = state.step
             epoch_end = step // cfg.epoch_iter if step % cfg.epoch_iter == 0 else None
+            # read once per step: a signal that lands while this step logs or saves stops after the next one
+            stopping = stop.requested
             must_save = (epoch_end is not None or step % cfg.checkpoint_every == 0
-                         or step == stop_at or stop.requested)
+                         or step == stop_at or stopping)
             if step % cfg.log_every == 0 or must_save:
                 means = _finite_means(sums, count, step)
                 hooks.log(step, means)
