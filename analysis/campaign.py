@@ -102,6 +102,7 @@ def run_campaign(campaign: Campaign, out_path: Path, budget_s: float, lanes: int
         return 0
     members = {r.name: len(p.runs) for p in processes for r in p.runs}
     running: list[tuple[Process, subprocess.Popen, object]] = []
+    stopping: set[int] = set()  # pids told to stop: once only, as a second signal abandons the checkpoint
     failed = 0
     while processes or running:
         left = deadline - time.monotonic()
@@ -121,7 +122,9 @@ def run_campaign(campaign: Campaign, out_path: Path, budget_s: float, lanes: int
         time.sleep(2)
         if time.monotonic() > deadline:  # the limit: every process checkpoints and stops
             for _, popen, _ in running:
-                popen.send_signal(signal.SIGTERM)
+                if popen.pid not in stopping:
+                    popen.send_signal(signal.SIGTERM)
+                    stopping.add(popen.pid)
             processes.clear()
         for item in list(running):
             proc, popen, log = item

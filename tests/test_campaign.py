@@ -9,6 +9,7 @@ import pytest
 
 from analysis import campaign as cli
 from analysis.ledger import (
+    Process,
     load_campaign,
     plan,
     read_ledger,
@@ -205,3 +206,24 @@ def test_seeds_of_one_cell_train_as_one_ensemble_process(tmp_path, mnist_root, m
     # each member is the run its seed alone makes: its config says so
     config = json.loads((out / "PairedMNIST" / "FactorGAN_5_0.9_s2" / "config.json").read_text())
     assert config["seed"] == 2
+
+
+# A stand-in run: counts the SIGTERMs it gets while it takes 5 s to "checkpoint" after the first,
+# then exits with that count (0 would be a clean stop; a second signal makes a real run give up its checkpoint)
+_SLOW_STOP = """
+import signal, sys, time
+got = []
+signal.signal(signal.SIGTERM, lambda *a: got.append(1))
+while not got:
+    time.sleep(0.05)
+time.sleep(5)
+sys.exit(len(got) - 1)
+"""
+
+
+def test_the_limit_signals_each_process_once(tmp_path, monkeypatch):
+    c = _campaign(tmp_path, SPEC.replace('["GAN", "FactorGAN"]', '["GAN"]').replace("[5, 10]", "[5]").replace(
+        "[1337, 1, 2]", "[1]"))
+    c.resumable = True
+    monkeypatch.setattr(Process, "argv", lambda self, *a: ["-c", _SLOW_STOP])
+    assert cli.run_campaign(c, tmp_path / "out", budget_s=1, lanes=1, threads=1, extra=[], commit=False) == 0
