@@ -44,8 +44,10 @@ def cells(rows: Sequence[dict[str, Any]], classifier: str | None) -> dict[tuple[
 
 
 def _mean_sd(values: Sequence[float]) -> str:
+    """mean ± sd; the mean alone for one value or values equal to rounding (the floor of shared grids)."""
     mean = statistics.mean(values)
-    return number(mean, ".3g") + (f" ± {statistics.stdev(values):.2g}" if len(values) > 1 else "")
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return number(mean, ".3g") + (f" ± {sd:.2g}" if sd > 1e-6 * abs(mean) else "")
 
 
 def table(grouped: dict[tuple[str, int], list[dict[str, Any]]]) -> str:
