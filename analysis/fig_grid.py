@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         columns = sorted({cols for _, cols in grouped})
         if columns:  # the counts run, with room either side for the markers and error bars
             ax.set_xticks(columns, [str(c) for c in columns])
-            ax.set_xlim(-30, 2 * max(columns, default=0) or 30)
+            ax.set_xlim(-30, max(2 * columns[-1], 30))
         ax.set_xlabel("columns observed alone")
         ax.set_ylabel(label)
     text = table(grouped)
