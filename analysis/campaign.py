@@ -102,7 +102,7 @@ def run_campaign(campaign: Campaign, out_path: Path, budget_s: float, lanes: int
         return 0
     members = {r.name: len(p.runs) for p in processes for r in p.runs}
     running: list[tuple[Process, subprocess.Popen, object]] = []
-    stopping: set[int] = set()  # pids told to stop: once only, as a second signal abandons the checkpoint
+    limit_reached = False
     failed = 0
     while processes or running:
         left = deadline - time.monotonic()
@@ -120,11 +120,10 @@ def run_campaign(campaign: Campaign, out_path: Path, budget_s: float, lanes: int
             running.append((proc, subprocess.Popen([sys.executable, *argv], cwd=REPO, stdout=log,
                                                    stderr=subprocess.STDOUT), log))
         time.sleep(2)
-        if time.monotonic() > deadline:  # the limit: every process checkpoints and stops
+        if not limit_reached and time.monotonic() > deadline:  # the limit: every process checkpoints and stops
+            limit_reached = True  # one signal each: a second one makes a run give up the checkpoint it writes
             for _, popen, _ in running:
-                if popen.pid not in stopping:
-                    popen.send_signal(signal.SIGTERM)
-                    stopping.add(popen.pid)
+                popen.send_signal(signal.SIGTERM)
             processes.clear()
         for item in list(running):
             proc, popen, log = item
@@ -133,7 +132,7 @@ def run_campaign(campaign: Campaign, out_path: Path, budget_s: float, lanes: int
             log.close()
             running.remove(item)
             # ended by the limit's SIGTERM before its handler was installed (still starting): not a failure
-            cut = popen.returncode == -signal.SIGTERM and time.monotonic() > deadline
+            cut = popen.returncode == -signal.SIGTERM and limit_reached
             failed += popen.returncode != 0 and not cut
             added = record_finished(campaign, out_path, members, commit)
             names = " ".join(r.name for r in proc.runs)

@@ -23,7 +23,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from training.ensemble import Ensemble, ensemble_train_step
-from training.loop import Hooks, LoopConfig, MemoryLog, TrainingDiverged, TrainState, _StopRequest
+from training.loop import Hooks, LoopConfig, MemoryLog, TrainingDiverged, TrainState, _StopRequest, save_point
 
 
 @dataclass
@@ -61,10 +61,8 @@ def _train_level(states: list[int], members: Sequence[TrainState], cfg: LoopConf
         count += 1
         bar.update(len(alive))  # member updates
         step = ensemble.step
-        epoch_end = step // cfg.epoch_iter if step % cfg.epoch_iter == 0 else None
-        stopping = stop.requested  # read once per step, as in training.loop.train
-        must_save = (epoch_end is not None or step % cfg.checkpoint_every == 0
-                     or step == stop_at or stopping)
+        stopping = stop.requested
+        epoch_end, must_save = save_point(cfg, step, stop_at, stopping)
         if step % cfg.log_every != 0 and not must_save:
             continue
         diverged = []

@@ -335,6 +335,15 @@ class _StopRequest:
             signal.signal(sig, old)
 
 
+def save_point(cfg: LoopConfig, step: int, stop_at: int, stopping: bool) -> tuple[int | None, bool]:
+    """After update `step`: the epoch it ends (None if none) and whether to
+    checkpoint. `stopping` is the stop flag as read once for this step, and the
+    loop must stop on that same value: a signal that lands while the step logs
+    or saves then stops after the next step, which saves."""
+    epoch_end = step // cfg.epoch_iter if step % cfg.epoch_iter == 0 else None
+    return epoch_end, (epoch_end is not None or step % cfg.checkpoint_every == 0 or step == stop_at or stopping)
+
+
 def _finite_means(sums: dict[str, Tensor], count: int, step: int) -> dict[str, float]:
     means = {k: v.item() / count for k, v in sums.items()}
     bad = [k for k, v in means.items() if not math.isfinite(v)]
@@ -370,11 +379,8 @@ def train(state: TrainState, cfg: LoopConfig, hooks: Hooks | None = None) -> boo
             bar.update(1)
             hooks.after_step(state)  # before the checkpoint: a crash in between repeats it, never skips it
             step = state.step
-            epoch_end = step // cfg.epoch_iter if step % cfg.epoch_iter == 0 else None
-            # read once per step: a signal that lands while this step logs or saves stops after the next one
             stopping = stop.requested
-            must_save = (epoch_end is not None or step % cfg.checkpoint_every == 0
-                         or step == stop_at or stopping)
+            epoch_end, must_save = save_point(cfg, step, stop_at, stopping)
             if step % cfg.log_every == 0 or must_save:
                 means = _finite_means(sums, count, step)
                 hooks.log(step, means)
